@@ -1,0 +1,60 @@
+# cometrecon: two commands for a newcomer, `make demo` and `make test`.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo
+SEED ?= 42
+
+# dbt and Great Expectations never phone home from this project.
+export DO_NOT_TRACK := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export GX_ANALYTICS_ENABLED := false
+export DBT_PROFILES_DIR := $(CURDIR)
+
+.PHONY: help setup demo test lint format pytest dbt-build lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(STAMP)  ## create .venv with the exact pinned versions of requirements.lock
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "cometrecon needs Python 3.11+"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+demo: setup  ## write a demo landing folder and run the main job on it
+	$(BIN)/cometrecon demo $(DEMO_DIR) --seed $(SEED)
+	$(BIN)/cometrecon run $(DEMO_DIR)/landing
+	@echo "demo landing folder: $(DEMO_DIR)/landing   ground truth: $(DEMO_DIR)/ground_truth.json"
+	@echo "warehouse: warehouse/cometrecon.duckdb   (try: $(BIN)/python -c \"import duckdb; print(duckdb.connect('warehouse/cometrecon.duckdb', read_only=True).sql('show all tables'))\")"
+
+test: setup lint pytest  ## lint, then every test (pytest runs dbt build on demo data)
+
+pytest: setup
+	$(BIN)/pytest -q
+
+lint: setup  ## ruff, mypy and sqlfluff
+	$(BIN)/ruff check ingest cometrecon tests
+	$(BIN)/ruff format --check ingest cometrecon tests
+	$(BIN)/mypy
+	$(BIN)/sqlfluff lint models macros tests --processes 2
+
+format: setup  ## apply ruff and sqlfluff fixes
+	$(BIN)/ruff check --fix ingest cometrecon tests
+	$(BIN)/ruff format ingest cometrecon tests
+	$(BIN)/sqlfluff fix models macros tests --processes 2
+
+lock: setup  ## re-resolve requirements.in into exact pins
+	$(BIN)/python -m pip install --quiet -r requirements.in
+	(echo "# Exact pins for every machine. Regenerate with: make lock"; \
+	 $(BIN)/python -m pip freeze --all --exclude-editable | grep -vE '^(pip|cometrecon)==') > requirements.lock
+
+clean:  ## remove the warehouse, demo data and build outputs (keeps .venv)
+	rm -rf warehouse demo target logs reports

@@ -1,0 +1,93 @@
+"""The `cometrecon` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cometrecon.paths import project_dir, warehouse_path
+
+EXIT_OK = 0
+EXIT_REJECTED = 1
+EXIT_FAILED = 2
+
+
+def _ingest(landing_dir: Path, db_path: Path) -> int:
+    from ingest.loader import ingest
+
+    report = ingest(landing_dir, db_path, project_dir())
+    return EXIT_REJECTED if report.rejected else EXIT_OK
+
+
+def command_ingest(args: argparse.Namespace) -> int:
+    return _ingest(Path(args.landing_dir), Path(args.db) if args.db else warehouse_path())
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from cometrecon.dbt_runner import run_dbt
+
+    db_path = Path(args.db) if args.db else warehouse_path()
+    ingest_status = _ingest(Path(args.landing_dir), db_path)
+    if run_dbt(["build"], db_path) != 0:
+        print("cometrecon run: dbt build failed (see above)", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"warehouse: {db_path}")
+    if ingest_status != EXIT_OK:
+        print(
+            "cometrecon run: some files were rejected (see REJECTED lines above)", file=sys.stderr
+        )
+    return ingest_status
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from cometrecon.demo import write_demo
+
+    out_dir = Path(args.out_dir)
+    summary = write_demo(out_dir, seed=args.seed, attempts=args.attempts)
+    print(summary)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cometrecon",
+        description="Reconcile what CometAPI charged against what your own logs say you used.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="land every file of a landing folder into the warehouse")
+    ingest.add_argument("landing_dir")
+    ingest.add_argument(
+        "--db", help="DuckDB file (default: $COMETRECON_DB or warehouse/cometrecon.duckdb)"
+    )
+    ingest.set_defaults(handler=command_ingest)
+
+    run = sub.add_parser("run", help="ingest, dbt build, validate and report")
+    run.add_argument("landing_dir")
+    run.add_argument(
+        "--db", help="DuckDB file (default: $COMETRECON_DB or warehouse/cometrecon.duckdb)"
+    )
+    run.set_defaults(handler=command_run)
+
+    demo = sub.add_parser("demo", help="write a demo landing folder and its ground truth")
+    demo.add_argument("out_dir", help="writes OUT_DIR/landing/ and OUT_DIR/ground_truth.json")
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument(
+        "--attempts", type=int, default=None, help="scale the demo to about N attempts"
+    )
+    demo.set_defaults(handler=command_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except FileNotFoundError as error:
+        print(f"cometrecon: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

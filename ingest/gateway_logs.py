@@ -1,0 +1,177 @@
+"""gateway_logs/: the gateway's per-request log (new-api log objects).
+
+Three shapes arrive: `/api/log/self` pages, `cometapi logs --json` records and CSV
+exports naming either shape's fields. All land in one table; `record_shape` says which.
+The log `id` is `id % 1024` and never a key: rows join on `request_id`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ingest.fields import Field, Nested, StreamTable, token_count
+from ingest.readers import (
+    Format,
+    RejectedFile,
+    csv_records,
+    json_lines,
+    open_text_bytes,
+)
+from ingest.sanitize import redact_sql
+from ingest.source import SourceFile
+
+STREAM = "gateway_logs"
+LOG_TYPE_NAMES = ("unknown", "topup", "consume", "manage", "system", "error", "refund")
+MAX_DOCUMENT_BYTES = 1 << 31
+
+
+def _either(other_key: str, flat_key: str) -> str:
+    return f'coalesce(o."{other_key}", r."{flat_key}")'
+
+
+_LOG_TYPE = (
+    'case lower(trim(r."type")) '
+    + " ".join(f"when '{name}' then '{code}'" for code, name in enumerate(LOG_TYPE_NAMES))
+    + ' else r."type" end'
+)
+_CREATED_AT = (
+    "case when regexp_full_match(trim(r.\"created_at\"), '[0-9]+') "
+    "then strftime(to_timestamp(trim(r.\"created_at\")::BIGINT), '%Y-%m-%dT%H:%M:%SZ') "
+    'else coalesce(r."created_at", r."time") end'
+)
+_OTHER_STATUS = (
+    "case when nullif(trim(r.\"other\"), '') is null then 'absent' "
+    "when json_valid(r.\"other\") then case when json_type(r.\"other\") = 'OBJECT' then 'valid' else 'invalid' end "
+    "else 'invalid' end"
+)
+
+TABLE = StreamTable(
+    table="gateway_logs",
+    description="One row per gateway log entry (consume, error, refund, ...).",
+    nested=(Nested("o", 'r."other"'),),
+    fields=(
+        Field("log_id_mod_1024", "int", path="id"),
+        Field("created_at", "timestamptz", source=_CREATED_AT, required=True),
+        Field(
+            "log_type",
+            "int",
+            source=_LOG_TYPE,
+            required=True,
+            checks=(("{v} between 0 and 6", "'unknown log type'"),),
+        ),
+        Field("content", "text", source=redact_sql('r."content"')),
+        Field("user_id", "int", path="user_id"),
+        Field("token_name", "text", path="token_name"),
+        Field("model_name", "text", source='coalesce(r."model_name", r."model")'),
+        Field("quota", "int", path="quota", required=True),
+        token_count("prompt_tokens", "prompt_tokens"),
+        token_count("completion_tokens", "completion_tokens"),
+        Field("use_time_seconds", "int", path="use_time"),
+        Field("is_stream", "bool", source='coalesce(r."is_stream", r."stream")'),
+        Field("channel_id", "int", path="channel"),
+        Field("group_name", "text", path="group"),
+        Field("request_id", "text", path="request_id"),
+        Field("response_id", "text", path="response_id"),
+        Field(
+            "record_shape",
+            "text",
+            source="case when r.\"created_at\" is not null then 'new_api_log' else 'cli_record' end",
+        ),
+        Field("other_status", "text", source=_OTHER_STATUS),
+        Field(
+            "other_json",
+            "json",
+            source=(
+                'case when json_valid(r."other") then case when json_type(r."other") = \'OBJECT\' then '
+                + redact_sql('json_merge_patch(r."other", \'{"admin_info": null}\')::VARCHAR')
+                + " end end"
+            ),
+        ),
+        Field(
+            "cache_tokens",
+            "int",
+            source=_either("cache_tokens", "cache_tokens"),
+            checks=(("{v} >= 0", "'negative token count'"),),
+        ),
+        token_count("cache_creation_tokens", "o:cache_creation_tokens"),
+        token_count("cache_creation_tokens_5m", "o:cache_creation_tokens_5m"),
+        token_count("cache_creation_tokens_1h", "o:cache_creation_tokens_1h"),
+        Field("model_ratio", "decimal", source=_either("model_ratio", "model_ratio")),
+        Field(
+            "completion_ratio", "decimal", source=_either("completion_ratio", "completion_ratio")
+        ),
+        Field("group_ratio", "decimal", source=_either("group_ratio", "group_ratio")),
+        Field("cache_ratio", "decimal", source=_either("cache_ratio", "cache_ratio")),
+        Field("cache_creation_ratio", "decimal", path="o:cache_creation_ratio"),
+        Field("model_price", "decimal", source=_either("model_price", "model_price")),
+        Field("user_group_ratio", "decimal", path="o:user_group_ratio"),
+        Field("usage_semantic", "text", path="o:usage_semantic"),
+        Field("upstream_model_name", "text", path="o:upstream_model_name"),
+        Field("is_model_mapped", "bool", path="o:is_model_mapped"),
+        Field("reasoning_effort", "text", path="o:reasoning_effort"),
+        Field("request_path", "text", source=_either("request_path", "endpoint")),
+        Field("first_response_ms", "int", source=_either("frt", "first_token_ms")),
+        Field("total_ms", "int", source=_either("total_ms", "duration_ms")),
+        Field("reported_cost_usd", "decimal", path="cost_usd"),
+    ),
+)
+TABLES = (TABLE,)
+
+
+def _document_items(con: duckdb.DuckDBPyConnection, path: Path, gzipped: bool) -> pa.Table:
+    """Items of a log page (`data.items`, `data`, or a bare list), one record per item."""
+    # DuckDB parses the document itself: no Python object per item.
+    with open_text_bytes(path, gzipped) as handle:
+        head = handle.read(1)
+    if not head:
+        raise RejectedFile("empty file")
+    try:
+        return con.sql(
+            """
+            with doc as (
+                select json as j
+                from read_json_objects(?, format = 'unstructured', maximum_object_size = ?)
+            ),
+            located as (
+                select case
+                    when json_type(j) = 'ARRAY' then j
+                    when json_type(j, '$.data.items') = 'ARRAY' then json_extract(j, '$.data.items')
+                    when json_type(j, '$.data') = 'ARRAY' then json_extract(j, '$.data')
+                    when json_type(j, '$.items') = 'ARRAY' then json_extract(j, '$.items')
+                end as items
+                from doc
+            ),
+            listed as (select json_extract(items, '$[*]') as item_list from located)
+            select unnest(range(1, len(item_list) + 1))::BIGINT as _row_number,
+                   unnest(item_list)::VARCHAR as _line
+            from listed
+            """,
+            params=[str(path), MAX_DOCUMENT_BYTES],
+        ).to_arrow_table()
+    except duckdb.Error as error:
+        raise RejectedFile(f"malformed JSON document: {str(error).splitlines()[0]}") from error
+
+
+def records(source: SourceFile) -> Iterator[tuple[StreamTable, pa.Table]]:
+    path, detected, stats, con = source.path, source.detected, source.stats, source.con
+    if detected.format is Format.JSON_LINES:
+        for batch in json_lines(path, detected.gzipped, stats):
+            yield TABLE, batch
+    elif detected.format is Format.JSON_DOCUMENT:
+        items = _document_items(con, path, detected.gzipped)
+        if items.num_rows == 0:
+            raise RejectedFile(
+                "JSON document holds no log items (expected data.items, data or a list)"
+            )
+        yield TABLE, items
+    elif detected.format is Format.CSV:
+        for batch in csv_records(path, detected.gzipped):
+            yield TABLE, batch
+    else:
+        raise RejectedFile(
+            f"gateway_logs expects log pages, log records or a CSV export, found {detected.format.value}"
+        )

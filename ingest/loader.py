@@ -1,0 +1,376 @@
+"""`cometrecon ingest`: land every file of a landing folder, one transaction per file.
+
+Every record read is either landed or quarantined with a reason; a file that cannot be
+read at all is rejected with one clear line and the rest of the folder still loads.
+The same file again (same sha256) lands nothing; a changed file under the same name is
+a new version whose rows supersede the old version's (which stay, marked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import TextIO
+
+import duckdb
+import pyarrow as pa
+
+from ingest import (
+    app_requests,
+    billing,
+    changes,
+    contracts,
+    gateway_logs,
+    incidents,
+    pricing,
+    usage_ledger,
+)
+from ingest.fields import StreamTable, typed_rows_sql
+from ingest.progress import Progress
+from ingest.readers import RejectedFile, detect
+from ingest.sanitize import fingerprint_salt, sanitize_record_text
+from ingest.source import SourceFile
+from ingest.warehouse import RAW_SCHEMA, ensure_schema, ensure_table
+
+STREAMS: dict[str, ModuleType] = {
+    module.STREAM: module
+    for module in (
+        gateway_logs,
+        app_requests,
+        usage_ledger,
+        billing,
+        pricing,
+        contracts,
+        incidents,
+        changes,
+    )
+}
+
+
+def all_tables() -> list[StreamTable]:
+    return [table for module in STREAMS.values() for table in module.TABLES]
+
+
+@dataclass
+class FileOutcome:
+    relative_path: str
+    stream: str
+    status: str  # landed, unchanged, rejected, sidecar, ignored
+    reason: str = ""
+    detected_format: str = ""
+    rows_read: int = 0
+    rows_landed: int = 0
+    rows_quarantined: int = 0
+    rows_skipped: int = 0
+
+    def line(self) -> str:
+        counts = (
+            f"read {self.rows_read:,}  landed {self.rows_landed:,}  "
+            f"quarantined {self.rows_quarantined:,}  skipped {self.rows_skipped:,}"
+        )
+        if self.status == "landed":
+            return f"  landed     {self.relative_path}  ({self.detected_format})  {counts}"
+        if self.status == "unchanged":
+            return f"  unchanged  {self.relative_path}  ({self.reason})"
+        if self.status == "rejected":
+            return f"  REJECTED   {self.relative_path}: {self.reason}"
+        return f"  {self.status:<10} {self.relative_path}  ({self.reason})"
+
+
+@dataclass
+class LoadReport:
+    load_id: str
+    files: list[FileOutcome] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status == "rejected"]
+
+    def total(self, attribute: str) -> int:
+        return sum(int(getattr(f, attribute)) for f in self.files)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(db_path))
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def _unregister_quietly(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    # after a failed statement the transaction is aborted; the original error must surface
+    try:
+        con.unregister(name)
+    except duckdb.Error:
+        pass
+
+
+def _landing_files(landing_dir: Path) -> Iterator[tuple[str, Path | None, str]]:
+    """(stream, path or None, relative path) for everything under the landing folder."""
+    root = landing_dir.resolve()
+    for entry in sorted(landing_dir.iterdir()):
+        relative = entry.name
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir() or entry.name not in STREAMS:
+            yield "", None, relative
+            continue
+        for path in sorted(entry.rglob("*")):
+            if path.name.startswith(".") or path.is_dir():
+                continue
+            relative = path.relative_to(landing_dir).as_posix()
+            resolved = path.resolve()
+            if not resolved.is_relative_to(root):
+                yield entry.name, None, relative
+                continue
+            yield entry.name, path, relative
+
+
+class Loader:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        landing_dir: Path,
+        salt: str,
+        out: TextIO,
+        progress: Progress,
+    ) -> None:
+        self.con = con
+        self.landing_dir = landing_dir
+        self.salt = salt
+        self.out = out
+        self.progress = progress
+        self.load_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+        self.loaded_at = datetime.now(UTC)
+
+    def run(self) -> LoadReport:
+        ensure_schema(self.con, all_tables())
+        self.con.execute(
+            f"insert into {RAW_SCHEMA}._ingest_loads (load_id, landing_dir, started_at, status) "
+            "values (?, ?, ?, 'running')",
+            [self.load_id, str(self.landing_dir), self.loaded_at],
+        )
+        report = LoadReport(self.load_id)
+        for stream, path, relative in _landing_files(self.landing_dir):
+            if not stream:
+                outcome = FileOutcome(relative, "", "ignored", "not an evidence stream folder")
+            elif path is None:
+                outcome = FileOutcome(
+                    relative, stream, "rejected", "points outside the landing folder; not read"
+                )
+            else:
+                outcome = self.load_file(stream, path, relative)
+            report.files.append(outcome)
+            print(outcome.line(), file=self.out, flush=True)
+        status = "complete_with_rejections" if report.rejected else "complete"
+        self.con.execute(
+            f"update {RAW_SCHEMA}._ingest_loads set finished_at = ?, status = ?, files_seen = ?, "
+            "files_landed = ?, files_unchanged = ?, files_rejected = ?, rows_landed = ?, "
+            "rows_quarantined = ? where load_id = ?",
+            [
+                datetime.now(UTC),
+                status,
+                len(report.files),
+                sum(f.status == "landed" for f in report.files),
+                sum(f.status == "unchanged" for f in report.files),
+                len(report.rejected),
+                report.total("rows_landed"),
+                report.total("rows_quarantined"),
+                self.load_id,
+            ],
+        )
+        return report
+
+    def load_file(self, stream: str, path: Path, relative: str) -> FileOutcome:
+        module = STREAMS[stream]
+        is_sidecar = getattr(module, "is_sidecar", None)
+        if is_sidecar is not None and is_sidecar(path):
+            return FileOutcome(relative, stream, "sidecar", "read with the file it describes")
+        sha = file_sha256(path)
+        find_sidecar = getattr(module, "sidecar_for", None)
+        sidecar = find_sidecar(path) if find_sidecar is not None else None
+        sidecar_sha = file_sha256(sidecar) if sidecar is not None else None
+        previous = self.con.execute(
+            f"select file_sha256, sidecar_sha256, version from {RAW_SCHEMA}._ingest_files "
+            "where source_path = ? and status = 'landed' order by version desc limit 1",
+            [relative],
+        ).fetchall()
+        size = path.stat().st_size
+        if previous and previous[0][0] == sha and previous[0][1] == sidecar_sha:
+            outcome = FileOutcome(relative, stream, "unchanged", "same sha256 already landed")
+            self._record(outcome, sha, sidecar, sidecar_sha, size, None)
+            return outcome
+        same_content = self.con.execute(
+            f"select source_path from {RAW_SCHEMA}._ingest_files where file_sha256 = ? and stream = ? "
+            "and status = 'landed' and superseded_by is null and source_path <> ? limit 1",
+            [sha, stream, relative],
+        ).fetchall()
+        if same_content and sidecar is None:
+            outcome = FileOutcome(
+                relative,
+                stream,
+                "unchanged",
+                f"same content already landed as {same_content[0][0]}",
+            )
+            self._record(outcome, sha, sidecar, sidecar_sha, size, None)
+            return outcome
+        version = (previous[0][2] + 1) if previous else 1
+        outcome = FileOutcome(relative, stream, "landed")
+        self.con.execute("begin transaction")
+        self.progress.start()
+        try:
+            detected = detect(path)
+            outcome.detected_format = detected.format.value + (" gzip" if detected.gzipped else "")
+            source = SourceFile(path, relative, detected, self.con, sidecar)
+            tables_touched: set[str] = set()
+            for table, batch in module.records(source):
+                tables_touched.add(table.table)
+                self._land_batch(table, batch, relative, sha, outcome)
+                self.progress.update(relative, source.stats.bytes_read, size, outcome.rows_read)
+            outcome.rows_skipped = source.stats.blank_lines
+            if previous:
+                for table in module.TABLES:
+                    for name in (table.table, f"{table.table}__quarantine"):
+                        self.con.execute(
+                            f"update {RAW_SCHEMA}.{name} set _superseded_by = ? "
+                            "where _source_path = ? and _file_sha256 <> ? and _superseded_by is null",
+                            [sha, relative, sha],
+                        )
+                self.con.execute(
+                    f"update {RAW_SCHEMA}._ingest_files set superseded_by = ? "
+                    "where source_path = ? and status = 'landed' and superseded_by is null",
+                    [sha, relative],
+                )
+            self._record(outcome, sha, sidecar, sidecar_sha, size, version)
+            self.con.execute("commit")
+        except (RejectedFile, duckdb.Error, OSError, ValueError) as error:
+            self.con.execute("rollback")
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            if not isinstance(error, RejectedFile):
+                reason = f"{type(error).__name__}: {reason}"
+            outcome = FileOutcome(relative, stream, "rejected", reason, outcome.detected_format)
+            self._record(outcome, sha, sidecar, sidecar_sha, size, None)
+        finally:
+            self.progress.done()
+        return outcome
+
+    def _land_batch(
+        self, table: StreamTable, batch: pa.Table, relative: str, sha: str, outcome: FileOutcome
+    ) -> None:
+        ensure_table(self.con, table)
+        self.con.register("_batch", batch)
+        try:
+            sql = typed_rows_sql(table, "_batch")
+            params = {"salt": self.salt} if "$salt" in sql else None
+            self.con.execute(f"create or replace temp table _typed as {sql}", params)
+        finally:
+            _unregister_quietly(self.con, "_batch")
+        columns = ", ".join(f'"{f.name}"' for f in table.fields)
+        provenance = "_source_path, _file_sha256, _row_number, _load_id, _loaded_at"
+        self.con.execute(
+            f"insert into {RAW_SCHEMA}.{table.table} ({columns}, {provenance}) "
+            f"select {columns}, ?, ?, _row_number, ?, ? from _typed where _error_reason is null",
+            [relative, sha, self.load_id, self.loaded_at],
+        )
+        bad = self.con.execute(
+            "select _row_number, _line, _error_column, _error_reason from _typed "
+            "where _error_reason is not null order by _row_number"
+        ).fetchall()
+        counts = self.con.execute("select count(*), count(_error_reason) from _typed").fetchall()[0]
+        if bad:
+            quarantined = pa.table(
+                {
+                    "_row_number": pa.array([row[0] for row in bad], pa.int64()),
+                    "raw_text": pa.array(
+                        [sanitize_record_text(row[1]) for row in bad], pa.string()
+                    ),
+                    "error_column": pa.array([row[2] for row in bad], pa.string()),
+                    "error_reason": pa.array([row[3] for row in bad], pa.string()),
+                }
+            )
+            self.con.register("_quarantined", quarantined)
+            try:
+                self.con.execute(
+                    f"insert into {RAW_SCHEMA}.{table.table}__quarantine "
+                    f"({provenance}, raw_text, error_column, error_reason) "
+                    "select ?, ?, _row_number, ?, ?, raw_text, error_column, error_reason from _quarantined",
+                    [relative, sha, self.load_id, self.loaded_at],
+                )
+            finally:
+                _unregister_quietly(self.con, "_quarantined")
+        outcome.rows_read += int(counts[0])
+        outcome.rows_quarantined += int(counts[1])
+        outcome.rows_landed += int(counts[0]) - int(counts[1])
+
+    def _record(
+        self,
+        outcome: FileOutcome,
+        sha: str,
+        sidecar: Path | None,
+        sidecar_sha: str | None,
+        size: int,
+        version: int | None,
+    ) -> None:
+        self.con.execute(
+            f"insert into {RAW_SCHEMA}._ingest_files values "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null, ?)",
+            [
+                self.load_id,
+                outcome.relative_path,
+                sha,
+                sidecar.relative_to(self.landing_dir).as_posix() if sidecar else None,
+                sidecar_sha,
+                outcome.stream,
+                outcome.detected_format or None,
+                size,
+                outcome.status,
+                outcome.reason or None,
+                outcome.rows_read,
+                outcome.rows_landed,
+                outcome.rows_quarantined,
+                outcome.rows_skipped,
+                version,
+                datetime.now(UTC),
+            ],
+        )
+
+
+def ingest(
+    landing_dir: Path,
+    db_path: Path,
+    project_dir: Path,
+    out: TextIO | None = None,
+) -> LoadReport:
+    """Land every file of `landing_dir` into the DuckDB file at `db_path`."""
+    if not landing_dir.is_dir():
+        raise FileNotFoundError(f"landing folder not found: {landing_dir}")
+    out = out or sys.stdout
+    con = connect(db_path)
+    try:
+        loader = Loader(con, landing_dir, fingerprint_salt(project_dir), out, Progress())
+        print(f"ingest {landing_dir} -> {db_path} (load {loader.load_id})", file=out, flush=True)
+        report = loader.run()
+    finally:
+        con.close()
+    print(
+        f"ingest done: {len(report.files)} files, {report.total('rows_read'):,} rows read, "
+        f"{report.total('rows_landed'):,} landed, {report.total('rows_quarantined'):,} quarantined, "
+        f"{len(report.rejected)} files rejected",
+        file=out,
+        flush=True,
+    )
+    return report

@@ -1,0 +1,325 @@
+"""Read landing files into records: (`_row_number`, `_line` = one JSON object as text).
+
+Formats are detected from content. Large files stream in blocks so memory stays bounded;
+every reader yields Arrow tables of at most `BLOCK_ROWS` records.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import IO, Any
+
+import polars as pl
+import pyarrow as pa
+import yaml
+
+from ingest.fields import CSV_ERROR_KEY, INVALID_UTF8_MARKER
+
+BLOCK_BYTES = 64 * 1024 * 1024
+BLOCK_ROWS = 500_000
+SNIFF_BYTES = 256 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+RECORD_SCHEMA = pa.schema([("_row_number", pa.int64()), ("_line", pa.string())])
+
+
+class RejectedFile(Exception):
+    """The whole file cannot be read; the message says why in one line."""
+
+
+class Format(Enum):
+    JSON_LINES = "json_lines"
+    JSON_DOCUMENT = "json_document"
+    CSV = "csv"
+    PARQUET = "parquet"
+    YAML = "yaml"
+
+
+@dataclass(frozen=True)
+class Detected:
+    format: Format
+    gzipped: bool
+
+
+@dataclass
+class LineStats:
+    """Lines that are not records (blank lines); counted as skipped, never lost."""
+
+    blank_lines: int = 0
+    bytes_read: int = 0
+
+
+def open_text_bytes(path: Path, gzipped: bool) -> IO[bytes]:
+    if gzipped:
+        return gzip.GzipFile(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _sniff(path: Path) -> tuple[bytes, bool]:
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if head.startswith(GZIP_MAGIC):
+        try:
+            with gzip.open(path, "rb") as handle:
+                return handle.read(SNIFF_BYTES), True
+        except (OSError, EOFError) as error:
+            raise RejectedFile(f"unreadable gzip: {error}") from error
+    return head, False
+
+
+def detect(path: Path) -> Detected:
+    """Detect the format of a landing file from its first bytes."""
+    if path.stat().st_size == 0:
+        raise RejectedFile("empty file")
+    head, gzipped = _sniff(path)
+    if head.startswith(PARQUET_MAGIC):
+        return Detected(Format.PARQUET, gzipped)
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if not text:
+        raise RejectedFile("empty file (only whitespace)")
+    try:
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # The sniff window may end inside a multi-byte character.
+        if error.start < len(text) - 4:
+            raise RejectedFile(f"not UTF-8 text (byte {error.start}: {error.reason})") from error
+        decoded = text[: error.start].decode("utf-8")
+    first = decoded[0]
+    if first in "{[":
+        lines = [line.strip() for line in decoded.splitlines() if line.strip()]
+        if len(lines) > 1 and lines[0].startswith("{") and _parses(lines[0]):
+            return Detected(Format.JSON_LINES, gzipped)
+        return Detected(Format.JSON_DOCUMENT, gzipped)
+    first_line = decoded.splitlines()[0]
+    if _looks_like_yaml(decoded):
+        return Detected(Format.YAML, gzipped)
+    if any(sep in first_line for sep in ",;\t"):
+        return Detected(Format.CSV, gzipped)
+    raise RejectedFile("unrecognised format (not JSON, JSON lines, CSV, Parquet or YAML)")
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _looks_like_yaml(text: str) -> bool:
+    first_line = text.splitlines()[0].strip()
+    if first_line == "---" or first_line.startswith("#"):
+        return True
+    key, sep, _ = first_line.partition(":")
+    return bool(sep) and key.replace("_", "").replace("-", "").isalnum() and "," not in key
+
+
+def _records_table(numbers: list[int], lines: list[str]) -> pa.Table:
+    return pa.table(
+        {"_row_number": pa.array(numbers, pa.int64()), "_line": pa.array(lines, pa.string())},
+        schema=RECORD_SCHEMA,
+    )
+
+
+def json_lines(path: Path, gzipped: bool, stats: LineStats) -> Iterator[pa.Table]:
+    """JSON lines in blocks. Line numbers are exact; blank lines are counted, not records.
+
+    A block that is not valid UTF-8 is decoded line by line, and each bad line becomes a
+    record whose text marks the encoding error (it is quarantined, not dropped).
+    """
+    line_number = 0
+    carry = b""
+    with open_text_bytes(path, gzipped) as handle:
+        first_block = True
+        while True:
+            try:
+                block = handle.read(BLOCK_BYTES)
+            except EOFError as error:
+                raise RejectedFile(f"truncated gzip: {error}") from error
+            except OSError as error:
+                raise RejectedFile(f"unreadable file: {error}") from error
+            if not block:
+                break
+            raw_handle = getattr(handle, "fileobj", None) or handle
+            stats.bytes_read = raw_handle.tell()
+            if first_block and block.startswith(b"\xef\xbb\xbf"):
+                block = block[3:]
+            first_block = False
+            block = carry + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                carry = block
+                continue
+            carry = block[cut + 1 :]
+            table, line_number = _lines_to_table(
+                block[: cut + 1].split(b"\n")[:-1], line_number, stats
+            )
+            yield from _split(table)
+    if carry:
+        table, line_number = _lines_to_table([carry], line_number, stats)
+        yield from _split(table)
+
+
+def _split(table: pa.Table) -> Iterator[pa.Table]:
+    for offset in range(0, table.num_rows, BLOCK_ROWS):
+        yield table.slice(offset, BLOCK_ROWS)
+
+
+def _lines_to_table(raw_lines: list[bytes], start: int, stats: LineStats) -> tuple[pa.Table, int]:
+    try:
+        text_lines = b"\n".join(raw_lines).decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        text_lines = []
+        for raw in raw_lines:
+            try:
+                text_lines.append(raw.decode("utf-8"))
+            except UnicodeDecodeError as error:
+                shown = raw.decode("utf-8", errors="replace")
+                text_lines.append(f"{INVALID_UTF8_MARKER}byte {error.start}: {shown}")
+    numbers = pl.int_range(start + 1, start + len(text_lines) + 1, eager=True)
+    frame = pl.DataFrame({"_row_number": numbers.cast(pl.Int64), "_line": text_lines})
+    frame = frame.with_columns(pl.col("_line").str.strip_chars_end("\r"))
+    blank = frame["_line"].str.strip_chars().str.len_bytes() == 0
+    stats.blank_lines += int(blank.sum())
+    return frame.filter(~blank).to_arrow(), start + len(text_lines)
+
+
+def records_from_python(items: list[Any]) -> pa.Table:
+    """Small documents parsed in Python (YAML, balance JSON): one record per item."""
+    lines = [json.dumps(item, default=_json_default, ensure_ascii=False) for item in items]
+    return _records_table(list(range(1, len(lines) + 1)), lines)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+def load_json_document(path: Path, gzipped: bool) -> Any:
+    with open_text_bytes(path, gzipped) as handle:
+        try:
+            raw = handle.read()
+        except (EOFError, OSError) as error:
+            raise RejectedFile(f"truncated or unreadable file: {error}") from error
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise RejectedFile(f"not UTF-8 text (byte {error.start}: {error.reason})") from error
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except ValueError as error:
+        raise RejectedFile(f"malformed JSON document: {error}") from error
+
+
+def load_yaml_document(path: Path, gzipped: bool) -> list[Any]:
+    with open_text_bytes(path, gzipped) as handle:
+        raw = handle.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise RejectedFile(f"not UTF-8 text (byte {error.start}: {error.reason})") from error
+    try:
+        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    except yaml.YAMLError as error:
+        raise RejectedFile(f"malformed YAML: {str(error).splitlines()[0]}") from error
+
+
+def csv_records(path: Path, gzipped: bool) -> Iterator[pa.Table]:
+    """CSV rows as JSON objects of their text cells, keyed by the header.
+
+    A row with the wrong number of fields or broken quoting becomes a record that says
+    what was wrong, so it is quarantined rather than lost or silently padded. Row
+    numbers count data rows from 1 (the header is not a row).
+    """
+    with open_text_bytes(path, gzipped) as handle:
+        try:
+            raw = handle.read()
+        except (EOFError, OSError) as error:
+            raise RejectedFile(f"truncated or unreadable file: {error}") from error
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise RejectedFile(f"not UTF-8 text (byte {error.start}: {error.reason})") from error
+    first_line = text.split("\n", 1)[0].rstrip("\r")
+    if not first_line.strip():
+        raise RejectedFile("empty CSV (no header)")
+    separator = _separator(first_line)
+    yield from _csv_rows(text, separator)
+
+
+def csv_header(path: Path, gzipped: bool) -> list[str]:
+    with open_text_bytes(path, gzipped) as handle:
+        first = handle.readline().decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    return [name.strip() for name in next(csv.reader([first], delimiter=_separator(first)))]
+
+
+def _separator(header_line: str) -> str:
+    counts = {sep: header_line.count(sep) for sep in ",;\t"}
+    return max(counts, key=lambda sep: counts[sep])
+
+
+def _csv_rows(text: str, separator: str) -> Iterator[pa.Table]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
+    header = [name.strip() for name in next(reader)]
+    if len(set(header)) != len(header):
+        raise RejectedFile("CSV header repeats a column name")
+    numbers: list[int] = []
+    lines: list[str] = []
+    row_number = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            row_number += 1
+            numbers.append(row_number)
+            lines.append(json.dumps({CSV_ERROR_KEY: str(error)}))
+            continue
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        row_number += 1
+        numbers.append(row_number)
+        if len(row) != len(header):
+            lines.append(
+                json.dumps(
+                    {
+                        CSV_ERROR_KEY: f"expected {len(header)} fields, found {len(row)}",
+                        "text": separator.join(row),
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            cells = [cell if cell.strip() else None for cell in row]  # an empty cell is missing
+            lines.append(json.dumps(dict(zip(header, cells, strict=True)), ensure_ascii=False))
+        if len(lines) >= BLOCK_ROWS:
+            yield _records_table(numbers, lines)
+            numbers, lines = [], []
+    if lines:
+        yield _records_table(numbers, lines)
+
+
+def parquet_records(path: Path) -> Iterator[pa.Table]:
+    """Parquet rows as JSON objects, every value rendered as text."""
+    try:
+        lazy = pl.scan_parquet(path)
+        columns = lazy.collect_schema().names()
+        frame = lazy.select(pl.all().cast(pl.String)).collect()
+    except Exception as error:
+        raise RejectedFile(f"unreadable Parquet: {str(error).splitlines()[0]}") from error
+    records = frame.with_row_index("_row_number", offset=1).select(
+        pl.col("_row_number").cast(pl.Int64),
+        pl.struct(columns).struct.json_encode().alias("_line"),
+    )
+    for offset in range(0, records.height, BLOCK_ROWS):
+        yield records.slice(offset, BLOCK_ROWS).to_arrow()

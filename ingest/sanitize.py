@@ -1,0 +1,124 @@
+"""Keep secrets and content out of the warehouse.
+
+Content (prompts, messages, request bodies) and credentials are never selected into raw
+tables. What can still carry them is free text (the gateway's `content`, error messages)
+and the original text of quarantined rows; both pass through `redact` first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+# RE2-compatible, so the same patterns run inside DuckDB's regexp_replace.
+SECRET_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"(?i)bearer\s+[A-Za-z0-9._~+/=\-]{6,}", "Bearer [REDACTED]"),
+    (r"sk-[A-Za-z0-9_\-]{6,}", "sk-[REDACTED]"),
+    (r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}", "[REDACTED_EMAIL]"),
+)
+_COMPILED = tuple((re.compile(p), r) for p, r in SECRET_PATTERNS)
+
+# Keys whose values are content or credentials: dropped wherever they appear.
+CONTENT_KEYS = frozenset(
+    {
+        "messages",
+        "prompt",
+        "input",
+        "contents",
+        "system",
+        "instructions",
+        "tools",
+        "request_body",
+        "body",
+        "response_body",
+        "choices",
+        "candidates",
+        "output_text",
+        "api_key",
+        "apikey",
+        "authorization",
+        "x-api-key",
+        "x-goog-api-key",
+        "username",
+        "email",
+        "ip",
+        "admin_info",
+    }
+)
+HEADER_KEYS = frozenset({"request_headers", "headers"})
+
+QUARANTINE_TEXT_LIMIT = 4000
+
+
+def redact(text: str) -> str:
+    """Replace API keys, bearer tokens and e-mail addresses in free text."""
+    for pattern, replacement in _COMPILED:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_sql(expression: str) -> str:
+    """The same redaction as a DuckDB SQL expression around `expression`."""
+    for pattern, replacement in SECRET_PATTERNS:
+        expression = f"regexp_replace({expression}, '{pattern}', '{replacement}', 'g')"
+    return expression
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        cleaned: dict[str, Any] = {}
+        for key, item in value.items():
+            lowered = str(key).lower()
+            if lowered in HEADER_KEYS and isinstance(item, dict):
+                cleaned[key] = sorted(str(k).lower() for k in item)
+            elif lowered in CONTENT_KEYS:
+                cleaned[key] = "[REMOVED]"
+            else:
+                cleaned[key] = _scrub(item)
+        return cleaned
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+_CONTENT_KEY_IN_TEXT = re.compile(
+    r'"(' + "|".join(re.escape(k) for k in sorted(CONTENT_KEYS | HEADER_KEYS)) + r')"\s*:',
+    re.IGNORECASE,
+)
+
+
+def sanitize_record_text(text: str) -> str:
+    """Sanitize the original text of a quarantined row before it is stored.
+
+    Parseable JSON keeps its structure with content values removed; anything else is
+    cut at the first content-bearing key and redacted.
+    """
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        match = _CONTENT_KEY_IN_TEXT.search(text)
+        if match:
+            text = text[: match.start()] + "…[content removed]"
+        return redact(text)[:QUARANTINE_TEXT_LIMIT]
+    return json.dumps(_scrub(parsed), ensure_ascii=False, default=str)[:QUARANTINE_TEXT_LIMIT]
+
+
+def fingerprint_salt(project_dir: Path) -> str:
+    """The salt for payload and credential fingerprints; it never enters the warehouse."""
+    from_env = os.environ.get("COMETRECON_FINGERPRINT_SALT")
+    if from_env:
+        return from_env
+    salt_file = project_dir / ".secrets" / "fingerprint_salt"
+    if salt_file.exists():
+        return salt_file.read_text().strip()
+    salt_file.parent.mkdir(parents=True, exist_ok=True)
+    salt = secrets.token_hex(32)
+    salt_file.write_text(salt + "\n")
+    salt_file.chmod(0o600)
+    return salt

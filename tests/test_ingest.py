@@ -1,0 +1,244 @@
+"""Ingestion: every stream and format lands, bad input is quarantined or rejected with a
+reason, nothing is lost, loads are idempotent and atomic, and no secret lands."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from landing_builder import BAD_ATTEMPT_LINES, GOOD_ATTEMPTS, PLANTED, write_all
+
+from ingest import readers
+from ingest.loader import LoadReport, ingest
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def run_ingest(landing: Path, db: Path) -> tuple[LoadReport, str]:
+    out = io.StringIO()
+    report = ingest(landing, db, PROJECT, out=out)
+    return report, out.getvalue()
+
+
+@pytest.fixture()
+def landed(tmp_path: Path) -> tuple[Path, Path, LoadReport, str]:
+    landing = tmp_path / "landing"
+    write_all(landing)
+    db = tmp_path / "wh.duckdb"
+    report, printed = run_ingest(landing, db)
+    return landing, db, report, printed
+
+
+def query(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        con.execute("set TimeZone = 'UTC'")
+        return con.execute(sql).fetchall()
+
+
+def test_every_stream_lands_with_expected_counts(landed: tuple[Path, Path, LoadReport, str]) -> None:
+    _, db, report, _ = landed
+    assert not report.rejected
+    counts = dict(
+        query(db, "select source_path, rows_landed from raw._ingest_files where status = 'landed'")
+    )
+    assert counts == {
+        "app_requests/attempts.jsonl.gz": len(GOOD_ATTEMPTS),
+        "billing/balance_2026-05-11.json": 2,
+        "billing/billing_usage.json": 1,
+        "billing/focus_2026-05.csv": 2,
+        "changes/changes.csv": 2,
+        "contracts/cometapi.yaml": 3,  # 1 contract + 2 endpoints
+        "gateway_logs/cli_logs.jsonl": 1,
+        "gateway_logs/export.csv": 3,
+        "gateway_logs/log_self_p1.json": 5,
+        "incidents/inc.yaml": 1,
+        "pricing/catalog_2026-05-11.json": 2,
+        "pricing/rate_sheet.csv": 2,
+        "usage_ledger/ledger.csv": 2,
+    }
+
+
+def test_rows_read_equal_landed_plus_quarantined(landed: tuple[Path, Path, LoadReport, str]) -> None:
+    _, db, report, printed = landed
+    for outcome in report.files:
+        assert outcome.rows_read == outcome.rows_landed + outcome.rows_quarantined, outcome
+    # and the raw tables hold exactly those rows
+    landed_rows = query(
+        db,
+        "select count(*) from raw.app_requests where _source_path = 'app_requests/attempts.jsonl.gz'",
+    )[0][0]
+    quarantined_rows = query(
+        db,
+        "select count(*) from raw.app_requests__quarantine where _source_path = 'app_requests/attempts.jsonl.gz'",
+    )[0][0]
+    assert (landed_rows, quarantined_rows) == (len(GOOD_ATTEMPTS), len(BAD_ATTEMPT_LINES))
+    assert "read 13  landed 6  quarantined 7  skipped 1" in printed
+
+
+def test_bad_rows_are_quarantined_with_column_and_reason(landed: tuple[Path, Path, LoadReport, str]) -> None:
+    _, db, _, _ = landed
+    rows = query(
+        db,
+        "select _row_number, error_column, error_reason from raw.app_requests__quarantine order by 1",
+    )
+    assert len(rows) == len(BAD_ATTEMPT_LINES)
+    for (_, column, reason), (_, expected_column, fragment) in zip(rows, BAD_ATTEMPT_LINES, strict=True):
+        assert column == expected_column
+        assert fragment in reason
+    # line numbers are the file's own, blank line included
+    assert rows[0][0] == len(GOOD_ATTEMPTS) + 2
+    other = dict(query(db, "select error_column, error_reason from raw.usage_ledger__quarantine"))
+    assert other == {"input_tokens": "negative token count", "$": "expected 9 fields, found 3"}
+    focus = query(db, "select error_column, error_reason from raw.focus_charges__quarantine")
+    assert focus == [("charge_period_start", "cannot read 2026-05-11 08:00:00 as a timestamp with a UTC offset")]
+    rates = query(db, "select error_column, error_reason from raw.rate_sheet__quarantine")
+    assert rates == [("dimension", "unknown billable dimension")]
+    gateway = query(db, "select error_column, error_reason from raw.gateway_logs__quarantine")
+    assert gateway == [("prompt_tokens", "cannot read 12.5 as an integer")]
+
+
+def test_typed_values_are_exact(landed: tuple[Path, Path, LoadReport, str]) -> None:
+    _, db, _, _ = landed
+    sent, offset, fingerprint, headers = query(
+        db,
+        "select sent_at, sent_at_offset, credential_fingerprint, request_header_names "
+        "from raw.app_requests where request_id = 'req-0001'",
+    )[0]
+    assert str(sent) == "2026-05-11 08:01:02.120000+00:00"
+    assert offset == "+02:00"
+    assert fingerprint and len(fingerprint) == 64
+    assert headers == ["authorization", "content-type"]
+    billed, currency, extensions = query(
+        db, "select billed_cost, billing_currency, extensions_json from raw.focus_charges order by charge_period_start desc"
+    )[0]
+    assert billed == Decimal("12.345678") and currency == "USD"
+    assert json.loads(extensions) == {"x_GroupRatio": "0.8"}
+    assert query(db, "select quota_used_usd from raw.balance_daily_quota order by 1") == [
+        (Decimal("10.5"),),
+        (Decimal("2105.234088"),),
+    ]
+    ratio, semantic, status = query(
+        db, "select model_ratio, usage_semantic, other_status from raw.gateway_logs where request_id = 'cid-0001'"
+    )[0]
+    assert ratio == Decimal("0.075") and semantic is None and status == "valid"
+    # an `other` that is not JSON keeps the billed row, with its ratios unknown
+    assert query(db, "select other_status, quota from raw.gateway_logs where log_type = 5") == [("invalid", 0)]
+    assert query(db, "select log_type, record_shape from raw.gateway_logs where request_id = 'cid-0100'") == [
+        (2, "cli_record")
+    ]
+    assert query(db, "select timezone, timezone_source from raw.usage_ledger limit 1") == [
+        ("Europe/Berlin", "sidecar")
+    ]
+    assert query(db, "select input_usd_per_unit, captured_at::varchar from raw.pricing_catalog where model_id = 'gpt-4o-mini'") == [
+        (Decimal("0.15"), "2026-05-11 11:08:00+00")
+    ]
+    document = json.loads(query(db, "select document_json from raw.api_contracts")[0][0])
+    assert document["x_reviewer_note"] == "kept though unknown"
+
+
+def test_secrets_and_content_never_reach_the_warehouse(landed: tuple[Path, Path, LoadReport, str]) -> None:
+    _, db, _, _ = landed
+    stored = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    for name, value in PLANTED.items():
+        assert value.encode() not in stored, f"planted {name} reached the warehouse"
+    # fingerprints did land
+    assert query(db, "select count(distinct credential_fingerprint) from raw.app_requests")[0][0] == 2
+
+
+def test_unreadable_files_are_rejected_and_the_rest_loads(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    write_all(landing)
+    bad = landing / "app_requests"
+    (bad / "empty.jsonl").write_bytes(b"")
+    (bad / "truncated.jsonl.gz").write_bytes(gzip.compress(b'{"a": 1}\n' * 5000)[:-40])
+    (bad / "latin1.csv").write_bytes("request_id,model\nr1,caf\xe9\n".encode("latin-1"))
+    (landing / "billing" / "notes.txt").write_text("just some words\n")
+    report, printed = run_ingest(landing, tmp_path / "wh.duckdb")
+    rejected = {f.relative_path: f.reason for f in report.rejected}
+    assert rejected == {
+        "app_requests/empty.jsonl": "empty file",
+        "app_requests/latin1.csv": "app_requests expects JSON lines, found csv",
+        "app_requests/truncated.jsonl.gz": rejected["app_requests/truncated.jsonl.gz"],
+        "billing/notes.txt": "unrecognised format (not JSON, JSON lines, CSV, Parquet or YAML)",
+    }
+    assert "truncated" in rejected["app_requests/truncated.jsonl.gz"] or "gzip" in rejected[
+        "app_requests/truncated.jsonl.gz"
+    ]
+    assert "REJECTED   app_requests/empty.jsonl: empty file" in printed
+    landed_files = [f for f in report.files if f.status == "landed"]
+    assert len(landed_files) == 13
+    # a rejected file lands no row at all
+    assert query(
+        tmp_path / "wh.duckdb",
+        "select count(*) from raw.app_requests where _source_path like '%truncated%'",
+    ) == [(0,)]
+
+
+def test_a_failure_mid_file_leaves_no_partial_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    landing = tmp_path / "landing"
+    (landing / "app_requests").mkdir(parents=True)
+    line = json.dumps(GOOD_ATTEMPTS[0]) + "\n"
+    payload = gzip.compress((line * 3000).encode())
+    (landing / "app_requests" / "big.jsonl.gz").write_bytes(payload[: len(payload) - 8])
+    # small blocks, so several batches land inside the transaction before the error
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 64 * 1024)
+    monkeypatch.setattr(readers, "BLOCK_ROWS", 100)
+    report, _ = run_ingest(landing, tmp_path / "wh.duckdb")
+    assert [f.status for f in report.files] == ["rejected"]
+    assert query(tmp_path / "wh.duckdb", "select count(*) from raw.app_requests") == [(0,)]
+    assert query(tmp_path / "wh.duckdb", "select count(*) from raw.app_requests__quarantine") == [(0,)]
+
+
+def test_same_file_again_lands_nothing_and_a_changed_file_supersedes(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    write_all(landing)
+    db = tmp_path / "wh.duckdb"
+    run_ingest(landing, db)
+    again, _ = run_ingest(landing, db)
+    assert {f.status for f in again.files} <= {"unchanged", "sidecar"}
+    assert again.total("rows_landed") == 0
+    ledger = landing / "usage_ledger" / "ledger.csv"
+    ledger.write_text(ledger.read_text().replace("2210400", "2210500"))
+    third, _ = run_ingest(landing, db)
+    changed = [f for f in third.files if f.status == "landed"]
+    assert [f.relative_path for f in changed] == ["usage_ledger/ledger.csv"]
+    rows = query(
+        db,
+        "select input_tokens, _superseded_by is null as current from raw.usage_ledger "
+        "where bucket_start_text = '2026-05-11 10:00:00' order by current",
+    )
+    assert rows == [(2210400, False), (2210500, True)]  # the old version stays, marked
+    assert query(db, "select max(version) from raw._ingest_files where source_path = 'usage_ledger/ledger.csv'") == [(2,)]
+
+
+def test_format_is_detected_from_content_not_name(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    (landing / "usage_ledger").mkdir(parents=True)
+    (landing / "usage_ledger" / "ledger.json").write_text(
+        "bucket_start,bucket_minutes,timezone,tenant,model,input_tokens,output_tokens,request_count\n"
+        "2026-05-11T10:00:00+02:00,60,,acme,m,10,5,1\n"
+    )
+    (landing / "app_requests").mkdir(parents=True)
+    (landing / "app_requests" / "log.txt").write_text(json.dumps(GOOD_ATTEMPTS[0]) + "\n" + json.dumps(GOOD_ATTEMPTS[1]) + "\n")
+    report, _ = run_ingest(landing, tmp_path / "wh.duckdb")
+    formats = {f.relative_path: f.detected_format for f in report.files}
+    assert formats == {"app_requests/log.txt": "json_lines", "usage_ledger/ledger.json": "csv"}
+    assert query(tmp_path / "wh.duckdb", "select timezone_source, bucket_start_offset from raw.usage_ledger") == [
+        ("offset", "+02:00")
+    ]
+
+
+def test_paths_outside_the_landing_folder_are_not_read(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    (landing / "changes").mkdir(parents=True)
+    outside = tmp_path / "outside.csv"
+    outside.write_text("changed_at,kind\n2026-05-11T07:55:00Z,secret\n")
+    (landing / "changes" / "link.csv").symlink_to(outside)
+    report, _ = run_ingest(landing, tmp_path / "wh.duckdb")
+    assert [(f.relative_path, f.status) for f in report.files] == [("changes/link.csv", "rejected")]
+    assert query(tmp_path / "wh.duckdb", "select count(*) from raw.changes") == [(0,)]
