@@ -16,7 +16,6 @@ from typing import Literal
 Kind = Literal["int", "decimal", "bool", "text", "json", "timestamptz", "timestamp", "date", "list"]
 
 INT_PATTERN = r"^-?[0-9]+(\.0*)?$"
-DECIMAL_PATTERN = r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"
 OFFSET_PATTERN = r"(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 MAX_TOKEN_COUNT = 10_000_000_000
 INVALID_UTF8_MARKER = "\x01invalid-utf8\x01"
@@ -70,9 +69,14 @@ class Field:
 
     def typed_expression(self, raw: str) -> str:
         if self.kind == "int":
-            return f"case when regexp_full_match({raw}, '{INT_PATTERN}') then try_cast(try_cast({raw} as DECIMAL(38, 6)) as BIGINT) end"
+            # try_cast rounds '12.5' to 13, so anything with a fraction takes the strict path
+            return (
+                f"case when not contains({raw}, '.') then try_cast({raw} as BIGINT) "
+                f"when regexp_full_match({raw}, '{INT_PATTERN}') "
+                f"then try_cast(try_cast({raw} as DECIMAL(38, 6)) as BIGINT) end"
+            )
         if self.kind == "decimal":
-            return f"case when regexp_full_match(trim({raw}), '{DECIMAL_PATTERN}') then try_cast(trim({raw}) as {self.column_type}) end"
+            return f"try_cast(trim({raw}) as {self.column_type})"
         if self.kind == "bool":
             return (
                 f"case lower(trim({raw})) when 'true' then true when '1' then true "
@@ -241,5 +245,7 @@ raw_values as (
 typed as (
     select *, {", ".join(typed_cols)} from raw_values
 )
-select *, {error_column} as _error_column, {error_reason} as _error_reason from typed
+select _row_number, {", ".join(f'"{f.name}"' for f in table.fields)},
+       {error_column} as _error_column, {error_reason} as _error_reason
+from typed
 """

@@ -8,6 +8,7 @@ a new version whose rows supersede the old version's (which stay, marked).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
 import uuid
@@ -113,10 +114,8 @@ def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
 
 def _unregister_quietly(con: duckdb.DuckDBPyConnection, name: str) -> None:
     # after a failed statement the transaction is aborted; the original error must surface
-    try:
+    with contextlib.suppress(duckdb.Error):
         con.unregister(name)
-    except duckdb.Error:
-        pass
 
 
 def _landing_files(landing_dir: Path) -> Iterator[tuple[str, Path | None, str]]:
@@ -277,6 +276,11 @@ class Loader:
             sql = typed_rows_sql(table, "_batch")
             params = {"salt": self.salt} if "$salt" in sql else None
             self.con.execute(f"create or replace temp table _typed as {sql}", params)
+            bad = self.con.execute(
+                "select t._row_number, b._line, t._error_column, t._error_reason "
+                "from _typed as t join _batch as b using (_row_number) "
+                "where t._error_reason is not null order by t._row_number"
+            ).fetchall()
         finally:
             _unregister_quietly(self.con, "_batch")
         columns = ", ".join(f'"{f.name}"' for f in table.fields)
@@ -286,10 +290,6 @@ class Loader:
             f"select {columns}, ?, ?, _row_number, ?, ? from _typed where _error_reason is null",
             [relative, sha, self.load_id, self.loaded_at],
         )
-        bad = self.con.execute(
-            "select _row_number, _line, _error_column, _error_reason from _typed "
-            "where _error_reason is not null order by _row_number"
-        ).fetchall()
         counts = self.con.execute("select count(*), count(_error_reason) from _typed").fetchall()[0]
         if bad:
             quarantined = pa.table(

@@ -19,11 +19,12 @@ from typing import IO, Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import yaml
 
 from ingest.fields import CSV_ERROR_KEY, INVALID_UTF8_MARKER
 
-BLOCK_BYTES = 64 * 1024 * 1024
+BLOCK_BYTES = 128 * 1024 * 1024
 BLOCK_ROWS = 500_000
 SNIFF_BYTES = 256 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -130,66 +131,67 @@ def _records_table(numbers: list[int], lines: list[str]) -> pa.Table:
 
 
 def json_lines(path: Path, gzipped: bool, stats: LineStats) -> Iterator[pa.Table]:
-    """JSON lines in blocks. Line numbers are exact; blank lines are counted, not records.
+    """JSON lines in blocks, read by Arrow's streaming CSV reader as one text column.
 
-    A block that is not valid UTF-8 is decoded line by line, and each bad line becomes a
-    record whose text marks the encoding error (it is quarantined, not dropped).
+    Line numbers are exact; blank lines are counted, not records. A line that is not
+    valid UTF-8 becomes a record marked as such (it is quarantined, not dropped).
     """
+    read_options = pacsv.ReadOptions(column_names=["_line"], block_size=BLOCK_BYTES // 2)
+    parse_options = pacsv.ParseOptions(
+        delimiter="\x1e",  # never in valid JSON text unescaped: every line is one value
+        quote_char=False,
+        escape_char=False,
+        newlines_in_values=False,
+        ignore_empty_lines=False,
+    )
+    convert_options = pacsv.ConvertOptions(
+        column_types={"_line": pa.binary()},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
     line_number = 0
-    carry = b""
-    with open_text_bytes(path, gzipped) as handle:
-        first_block = True
-        while True:
-            try:
-                block = handle.read(BLOCK_BYTES)
-            except EOFError as error:
-                raise RejectedFile(f"truncated gzip: {error}") from error
-            except OSError as error:
-                raise RejectedFile(f"unreadable file: {error}") from error
-            if not block:
-                break
-            raw_handle = getattr(handle, "fileobj", None) or handle
-            stats.bytes_read = raw_handle.tell()
-            if first_block and block.startswith(b"\xef\xbb\xbf"):
-                block = block[3:]
-            first_block = False
-            block = carry + block
-            cut = block.rfind(b"\n")
-            if cut < 0:
-                carry = block
-                continue
-            carry = block[cut + 1 :]
-            table, line_number = _lines_to_table(
-                block[: cut + 1].split(b"\n")[:-1], line_number, stats
-            )
-            yield from _split(table)
-    if carry:
-        table, line_number = _lines_to_table([carry], line_number, stats)
-        yield from _split(table)
-
-
-def _split(table: pa.Table) -> Iterator[pa.Table]:
-    for offset in range(0, table.num_rows, BLOCK_ROWS):
-        yield table.slice(offset, BLOCK_ROWS)
-
-
-def _lines_to_table(raw_lines: list[bytes], start: int, stats: LineStats) -> tuple[pa.Table, int]:
     try:
-        text_lines = b"\n".join(raw_lines).decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        text_lines = []
-        for raw in raw_lines:
+        source = pa.input_stream(str(path), compression="gzip" if gzipped else None)
+        reader = pacsv.open_csv(
+            source,
+            read_options=read_options,
+            parse_options=parse_options,
+            convert_options=convert_options,
+        )
+        for batch in reader:
+            raw = batch.column(0)
+            if line_number == 0 and len(raw) and raw[0].as_py().startswith(b"\xef\xbb\xbf"):
+                raw = pa.concat_arrays([pa.array([raw[0].as_py()[3:]], pa.binary()), raw.slice(1)])
+            table = _lines_to_table(raw, line_number, stats)
+            line_number += len(raw)
+            stats.bytes_read = source.tell() if not gzipped else stats.bytes_read + batch.nbytes
+            yield table
+    except (pa.ArrowInvalid, OSError, EOFError) as error:
+        message = str(error).splitlines()[0]
+        if "gzip" in message.lower() or "compress" in message.lower() or gzipped:
+            raise RejectedFile(f"truncated or corrupt gzip: {message}") from error
+        raise RejectedFile(f"unreadable file: {message}") from error
+
+
+def _lines_to_table(raw: pa.Array, start: int, stats: LineStats) -> pa.Table:
+    numbers = pa.array(range(start + 1, start + len(raw) + 1), pa.int64())
+    try:
+        text = raw.cast(pa.string())
+    except pa.ArrowInvalid:
+        # rare: some line is not UTF-8; decode this block line by line to mark it
+        decoded = []
+        for value in raw.to_pylist():
             try:
-                text_lines.append(raw.decode("utf-8"))
+                decoded.append(value.decode("utf-8"))
             except UnicodeDecodeError as error:
-                shown = raw.decode("utf-8", errors="replace")
-                text_lines.append(f"{INVALID_UTF8_MARKER}byte {error.start}: {shown}")
-    numbers = pl.int_range(start + 1, start + len(text_lines) + 1, eager=True)
-    frame = pl.DataFrame({"_row_number": numbers.cast(pl.Int64), "_line": text_lines})
-    frame = frame.with_columns(pl.col("_line").str.strip_chars_end("\r"))
+                shown = value.decode("utf-8", errors="replace")
+                decoded.append(f"{INVALID_UTF8_MARKER}byte {error.start}: {shown}")
+        text = pa.array(decoded, pa.string())
+    frame = pl.from_arrow(pa.table({"_row_number": numbers, "_line": text}))
+    assert isinstance(frame, pl.DataFrame)
     blank = frame["_line"].str.strip_chars().str.len_bytes() == 0
     stats.blank_lines += int(blank.sum())
-    return frame.filter(~blank).to_arrow(), start + len(text_lines)
+    return frame.filter(~blank).to_arrow()
 
 
 def records_from_python(items: list[Any]) -> pa.Table:

@@ -175,7 +175,11 @@ def _log_item(i: int, **overrides: Any) -> dict[str, Any]:
 
 def write_gateway_logs(folder: Path) -> dict[str, int]:
     folder.mkdir(parents=True, exist_ok=True)
-    page = {"success": True, "message": "", "data": {"page": 1, "items": [_log_item(i) for i in range(1, 5)]}}
+    page = {
+        "success": True,
+        "message": "",
+        "data": {"page": 1, "items": [_log_item(i) for i in range(1, 5)]},
+    }
     page["data"]["items"].append(_log_item(5, type=5, quota=0, other="{not json"))
     (folder / "log_self_p1.json").write_text(json.dumps(page))
     cli_records = [
@@ -209,8 +213,21 @@ def write_gateway_logs(folder: Path) -> dict[str, int]:
     cli_records.append({**cli_records[0], "request_id": "cid-0101", "prompt_tokens": "12.5"})
     (folder / "cli_logs.jsonl").write_text("\r\n".join(json.dumps(r) for r in cli_records) + "\r\n")
     buffer = io.StringIO()
-    fields = ["id", "created_at", "type", "content", "token_name", "model_name", "quota", "prompt_tokens",
-              "completion_tokens", "use_time", "is_stream", "request_id", "other"]
+    fields = [
+        "id",
+        "created_at",
+        "type",
+        "content",
+        "token_name",
+        "model_name",
+        "quota",
+        "prompt_tokens",
+        "completion_tokens",
+        "use_time",
+        "is_stream",
+        "request_id",
+        "other",
+    ]
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     for i in range(20, 23):
@@ -233,20 +250,79 @@ def write_ledger(folder: Path) -> None:
     (folder / "ledger.sidecar.json").write_text(json.dumps({"timezone": "Europe/Berlin"}))
 
 
-FOCUS_HEADER = ["BilledCost", "EffectiveCost", "ListCost", "BillingCurrency", "ChargePeriodStart",
-                "ChargePeriodEnd", "ChargeCategory", "ChargeClass", "ServiceName", "SkuId",
-                "PricingQuantity", "PricingUnit", "InvoiceId", "BillingAccountId", "x_GroupRatio"]
+FOCUS_HEADER = [
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "BillingCurrency",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ChargeCategory",
+    "ChargeClass",
+    "ServiceName",
+    "SkuId",
+    "PricingQuantity",
+    "PricingUnit",
+    "InvoiceId",
+    "BillingAccountId",
+    "x_GroupRatio",
+]
 
 
 def write_billing(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rows = [
-        ["12.345678", "12.345678", "15.432097", "USD", "2026-05-11T08:00:00Z", "2026-05-11T09:00:00Z",
-         "Usage", "", "CometAPI", "gpt-4o-mini", "1", "Hour", "INV-1", "acct-1", "0.8"],
-        ["-0.50", "-0.50", "-0.50", "USD", "2026-04-10T00:00:00Z", "2026-04-11T00:00:00Z",
-         "Credit", "Correction", "CometAPI", "gpt-4o-mini", "", "", "INV-0", "acct-1", ""],
-        ["1.0", "1.0", "1.0", "USD", "2026-05-11 08:00:00", "2026-05-11T09:00:00Z",
-         "Usage", "", "CometAPI", "gpt-4o-mini", "1", "Hour", "INV-1", "acct-1", ""],
+        [
+            "12.345678",
+            "12.345678",
+            "15.432097",
+            "USD",
+            "2026-05-11T08:00:00Z",
+            "2026-05-11T09:00:00Z",
+            "Usage",
+            "",
+            "CometAPI",
+            "gpt-4o-mini",
+            "1",
+            "Hour",
+            "INV-1",
+            "acct-1",
+            "0.8",
+        ],
+        [
+            "-0.50",
+            "-0.50",
+            "-0.50",
+            "USD",
+            "2026-04-10T00:00:00Z",
+            "2026-04-11T00:00:00Z",
+            "Credit",
+            "Correction",
+            "CometAPI",
+            "gpt-4o-mini",
+            "",
+            "",
+            "INV-0",
+            "acct-1",
+            "",
+        ],
+        [
+            "1.0",
+            "1.0",
+            "1.0",
+            "USD",
+            "2026-05-11 08:00:00",
+            "2026-05-11T09:00:00Z",
+            "Usage",
+            "",
+            "CometAPI",
+            "gpt-4o-mini",
+            "1",
+            "Hour",
+            "INV-1",
+            "acct-1",
+            "",
+        ],
     ]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -260,24 +336,47 @@ def write_billing(folder: Path) -> None:
                 "total_quota": 1000.5,
                 "daily_quota": {
                     "2026-05-11": [
-                        {"token_name": "prod-chat", "quota_used": 2105.234088, "request_count": 12000},
+                        {
+                            "token_name": "prod-chat",
+                            "quota_used": 2105.234088,
+                            "request_count": 12000,
+                        },
                         {"token_name": "batch-backfill", "quota_used": 10.5, "request_count": 40},
                     ]
                 },
             }
         )
     )
-    (folder / "billing_usage.json").write_text(json.dumps({"object": "billing_usage", "total_usage": 12345.67}))
+    (folder / "billing_usage.json").write_text(
+        json.dumps({"object": "billing_usage", "total_usage": 12345.67})
+    )
 
 
 def write_pricing(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     catalog = {
         "data": [
-            {"id": "gpt-4o-mini", "pricing": {"currency": "USD / M Tokens", "input": 0.15, "output": 0.6,
-                                              "per_request": None, "per_second": None, "cache_read": 0.075}},
-            {"id": "claude-sonnet-4-5", "pricing": {"currency": "USD / M Tokens", "input": 3, "output": 15,
-                                                    "cache_read": 0.3, "cache_write": 3.75}},
+            {
+                "id": "gpt-4o-mini",
+                "pricing": {
+                    "currency": "USD / M Tokens",
+                    "input": 0.15,
+                    "output": 0.6,
+                    "per_request": None,
+                    "per_second": None,
+                    "cache_read": 0.075,
+                },
+            },
+            {
+                "id": "claude-sonnet-4-5",
+                "pricing": {
+                    "currency": "USD / M Tokens",
+                    "input": 3,
+                    "output": 15,
+                    "cache_read": 0.3,
+                    "cache_write": 3.75,
+                },
+            },
             {"id": "broken-model"},
         ]
     }

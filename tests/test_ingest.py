@@ -40,7 +40,9 @@ def query(db: Path, sql: str) -> list[tuple[object, ...]]:
         return con.execute(sql).fetchall()
 
 
-def test_every_stream_lands_with_expected_counts(landed: tuple[Path, Path, LoadReport, str]) -> None:
+def test_every_stream_lands_with_expected_counts(
+    landed: tuple[Path, Path, LoadReport, str],
+) -> None:
     _, db, report, _ = landed
     assert not report.rejected
     counts = dict(
@@ -63,7 +65,9 @@ def test_every_stream_lands_with_expected_counts(landed: tuple[Path, Path, LoadR
     }
 
 
-def test_rows_read_equal_landed_plus_quarantined(landed: tuple[Path, Path, LoadReport, str]) -> None:
+def test_rows_read_equal_landed_plus_quarantined(
+    landed: tuple[Path, Path, LoadReport, str],
+) -> None:
     _, db, report, printed = landed
     for outcome in report.files:
         assert outcome.rows_read == outcome.rows_landed + outcome.rows_quarantined, outcome
@@ -80,14 +84,18 @@ def test_rows_read_equal_landed_plus_quarantined(landed: tuple[Path, Path, LoadR
     assert "read 13  landed 6  quarantined 7  skipped 1" in printed
 
 
-def test_bad_rows_are_quarantined_with_column_and_reason(landed: tuple[Path, Path, LoadReport, str]) -> None:
+def test_bad_rows_are_quarantined_with_column_and_reason(
+    landed: tuple[Path, Path, LoadReport, str],
+) -> None:
     _, db, _, _ = landed
     rows = query(
         db,
         "select _row_number, error_column, error_reason from raw.app_requests__quarantine order by 1",
     )
     assert len(rows) == len(BAD_ATTEMPT_LINES)
-    for (_, column, reason), (_, expected_column, fragment) in zip(rows, BAD_ATTEMPT_LINES, strict=True):
+    for (_, column, reason), (_, expected_column, fragment) in zip(
+        rows, BAD_ATTEMPT_LINES, strict=True
+    ):
         assert column == expected_column
         assert fragment in reason
     # line numbers are the file's own, blank line included
@@ -95,7 +103,9 @@ def test_bad_rows_are_quarantined_with_column_and_reason(landed: tuple[Path, Pat
     other = dict(query(db, "select error_column, error_reason from raw.usage_ledger__quarantine"))
     assert other == {"input_tokens": "negative token count", "$": "expected 9 fields, found 3"}
     focus = query(db, "select error_column, error_reason from raw.focus_charges__quarantine")
-    assert focus == [("charge_period_start", "cannot read 2026-05-11 08:00:00 as a timestamp with a UTC offset")]
+    assert focus == [
+        ("charge_period_start", "cannot read 2026-05-11 08:00:00 as a timestamp with a UTC offset")
+    ]
     rates = query(db, "select error_column, error_reason from raw.rate_sheet__quarantine")
     assert rates == [("dimension", "unknown billable dimension")]
     gateway = query(db, "select error_column, error_reason from raw.gateway_logs__quarantine")
@@ -114,7 +124,8 @@ def test_typed_values_are_exact(landed: tuple[Path, Path, LoadReport, str]) -> N
     assert fingerprint and len(fingerprint) == 64
     assert headers == ["authorization", "content-type"]
     billed, currency, extensions = query(
-        db, "select billed_cost, billing_currency, extensions_json from raw.focus_charges order by charge_period_start desc"
+        db,
+        "select billed_cost, billing_currency, extensions_json from raw.focus_charges order by charge_period_start desc",
     )[0]
     assert billed == Decimal("12.345678") and currency == "USD"
     assert json.loads(extensions) == {"x_GroupRatio": "0.8"}
@@ -123,31 +134,39 @@ def test_typed_values_are_exact(landed: tuple[Path, Path, LoadReport, str]) -> N
         (Decimal("2105.234088"),),
     ]
     ratio, semantic, status = query(
-        db, "select model_ratio, usage_semantic, other_status from raw.gateway_logs where request_id = 'cid-0001'"
+        db,
+        "select model_ratio, usage_semantic, other_status from raw.gateway_logs where request_id = 'cid-0001'",
     )[0]
     assert ratio == Decimal("0.075") and semantic is None and status == "valid"
     # an `other` that is not JSON keeps the billed row, with its ratios unknown
-    assert query(db, "select other_status, quota from raw.gateway_logs where log_type = 5") == [("invalid", 0)]
-    assert query(db, "select log_type, record_shape from raw.gateway_logs where request_id = 'cid-0100'") == [
-        (2, "cli_record")
+    assert query(db, "select other_status, quota from raw.gateway_logs where log_type = 5") == [
+        ("invalid", 0)
     ]
+    assert query(
+        db, "select log_type, record_shape from raw.gateway_logs where request_id = 'cid-0100'"
+    ) == [(2, "cli_record")]
     assert query(db, "select timezone, timezone_source from raw.usage_ledger limit 1") == [
         ("Europe/Berlin", "sidecar")
     ]
-    assert query(db, "select input_usd_per_unit, captured_at::varchar from raw.pricing_catalog where model_id = 'gpt-4o-mini'") == [
-        (Decimal("0.15"), "2026-05-11 11:08:00+00")
-    ]
+    assert query(
+        db,
+        "select input_usd_per_unit, captured_at::varchar from raw.pricing_catalog where model_id = 'gpt-4o-mini'",
+    ) == [(Decimal("0.15"), "2026-05-11 11:08:00+00")]
     document = json.loads(query(db, "select document_json from raw.api_contracts")[0][0])
     assert document["x_reviewer_note"] == "kept though unknown"
 
 
-def test_secrets_and_content_never_reach_the_warehouse(landed: tuple[Path, Path, LoadReport, str]) -> None:
+def test_secrets_and_content_never_reach_the_warehouse(
+    landed: tuple[Path, Path, LoadReport, str],
+) -> None:
     _, db, _, _ = landed
     stored = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
     for name, value in PLANTED.items():
         assert value.encode() not in stored, f"planted {name} reached the warehouse"
     # fingerprints did land
-    assert query(db, "select count(distinct credential_fingerprint) from raw.app_requests")[0][0] == 2
+    assert (
+        query(db, "select count(distinct credential_fingerprint) from raw.app_requests")[0][0] == 2
+    )
 
 
 def test_unreadable_files_are_rejected_and_the_rest_loads(tmp_path: Path) -> None:
@@ -166,9 +185,10 @@ def test_unreadable_files_are_rejected_and_the_rest_loads(tmp_path: Path) -> Non
         "app_requests/truncated.jsonl.gz": rejected["app_requests/truncated.jsonl.gz"],
         "billing/notes.txt": "unrecognised format (not JSON, JSON lines, CSV, Parquet or YAML)",
     }
-    assert "truncated" in rejected["app_requests/truncated.jsonl.gz"] or "gzip" in rejected[
-        "app_requests/truncated.jsonl.gz"
-    ]
+    assert (
+        "truncated" in rejected["app_requests/truncated.jsonl.gz"]
+        or "gzip" in rejected["app_requests/truncated.jsonl.gz"]
+    )
     assert "REJECTED   app_requests/empty.jsonl: empty file" in printed
     landed_files = [f for f in report.files if f.status == "landed"]
     assert len(landed_files) == 13
@@ -179,7 +199,9 @@ def test_unreadable_files_are_rejected_and_the_rest_loads(tmp_path: Path) -> Non
     ) == [(0,)]
 
 
-def test_a_failure_mid_file_leaves_no_partial_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_mid_file_leaves_no_partial_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     landing = tmp_path / "landing"
     (landing / "app_requests").mkdir(parents=True)
     line = json.dumps(GOOD_ATTEMPTS[0]) + "\n"
@@ -191,7 +213,9 @@ def test_a_failure_mid_file_leaves_no_partial_rows(tmp_path: Path, monkeypatch: 
     report, _ = run_ingest(landing, tmp_path / "wh.duckdb")
     assert [f.status for f in report.files] == ["rejected"]
     assert query(tmp_path / "wh.duckdb", "select count(*) from raw.app_requests") == [(0,)]
-    assert query(tmp_path / "wh.duckdb", "select count(*) from raw.app_requests__quarantine") == [(0,)]
+    assert query(tmp_path / "wh.duckdb", "select count(*) from raw.app_requests__quarantine") == [
+        (0,)
+    ]
 
 
 def test_same_file_again_lands_nothing_and_a_changed_file_supersedes(tmp_path: Path) -> None:
@@ -213,7 +237,10 @@ def test_same_file_again_lands_nothing_and_a_changed_file_supersedes(tmp_path: P
         "where bucket_start_text = '2026-05-11 10:00:00' order by current",
     )
     assert rows == [(2210400, False), (2210500, True)]  # the old version stays, marked
-    assert query(db, "select max(version) from raw._ingest_files where source_path = 'usage_ledger/ledger.csv'") == [(2,)]
+    assert query(
+        db,
+        "select max(version) from raw._ingest_files where source_path = 'usage_ledger/ledger.csv'",
+    ) == [(2,)]
 
 
 def test_format_is_detected_from_content_not_name(tmp_path: Path) -> None:
@@ -224,13 +251,15 @@ def test_format_is_detected_from_content_not_name(tmp_path: Path) -> None:
         "2026-05-11T10:00:00+02:00,60,,acme,m,10,5,1\n"
     )
     (landing / "app_requests").mkdir(parents=True)
-    (landing / "app_requests" / "log.txt").write_text(json.dumps(GOOD_ATTEMPTS[0]) + "\n" + json.dumps(GOOD_ATTEMPTS[1]) + "\n")
+    (landing / "app_requests" / "log.txt").write_text(
+        json.dumps(GOOD_ATTEMPTS[0]) + "\n" + json.dumps(GOOD_ATTEMPTS[1]) + "\n"
+    )
     report, _ = run_ingest(landing, tmp_path / "wh.duckdb")
     formats = {f.relative_path: f.detected_format for f in report.files}
     assert formats == {"app_requests/log.txt": "json_lines", "usage_ledger/ledger.json": "csv"}
-    assert query(tmp_path / "wh.duckdb", "select timezone_source, bucket_start_offset from raw.usage_ledger") == [
-        ("offset", "+02:00")
-    ]
+    assert query(
+        tmp_path / "wh.duckdb", "select timezone_source, bucket_start_offset from raw.usage_ledger"
+    ) == [("offset", "+02:00")]
 
 
 def test_paths_outside_the_landing_folder_are_not_read(tmp_path: Path) -> None:

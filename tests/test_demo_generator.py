@@ -1,0 +1,583 @@
+"""The demo landing-folder generator: formats, determinism and an exact answer key.
+
+Every check re-derives its figure from the written files (json/csv/duckdb parsing
+here, not the generator's own code) and compares it with ground_truth.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+
+from cometrecon.demo import DemoSummary, write_demo
+
+WINDOW_START = datetime(2026, 5, 11, 8, tzinfo=UTC)
+WINDOW_END = datetime(2026, 5, 11, 10, tzinfo=UTC)
+MILLION = Decimal(1_000_000)
+CLASSES = {
+    "time_window_mismatch",
+    "pricing_source_mismatch",
+    "field_interpretation_gap",
+    "usage_capture_gap",
+    "account_specific_billing_issue",
+    "unknown",
+}
+CAUSES = {
+    "timezone_shift",
+    "window_boundary",
+    "stale_rate",
+    "cached_tokens_priced_as_input",
+    "retry_amplification",
+    "stream_after_disconnect",
+    "untracked_job",
+    "rounding",
+    "minimum_charge",
+    "account_discount",
+    "unexplained_residual",
+}
+
+
+@dataclass(frozen=True)
+class Demo:
+    summary: DemoSummary
+    landing: Path
+    truth: dict[str, Any]
+
+
+def _make(root: Path, seed: int = 42, attempts: int | None = None, **kw: Any) -> Demo:
+    summary = write_demo(root, seed=seed, attempts=attempts, **kw)
+    truth = json.loads(summary.ground_truth_path.read_text(encoding="utf-8"))
+    return Demo(summary, summary.landing_dir, truth)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    return _make(tmp_path_factory.mktemp("seed42"))
+
+
+@pytest.fixture(scope="module")
+def demo7(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    return _make(tmp_path_factory.mktemp("seed7"), seed=7)
+
+
+# ---- independent readers of the landing files ------------------------------------------
+
+
+def _app_attempts(landing: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in sorted((landing / "app_requests").glob("*.jsonl")):
+        with path.open(encoding="utf-8") as handle:
+            rows.extend(json.loads(line) for line in handle)
+    return rows
+
+
+def _gateway_rows(landing: Path) -> list[dict[str, Any]]:
+    """Every gateway row in new-api field names; CLI records keep their own fields."""
+    rows: list[dict[str, Any]] = []
+    for path in sorted((landing / "gateway_logs").iterdir()):
+        text = path.read_text(encoding="utf-8")
+        if text.startswith('{"success"'):
+            for item in json.loads(text)["data"]["items"]:
+                rows.append({**item, "_shape": "page"})
+        elif text.startswith("id,"):
+            for item in csv.DictReader(text.splitlines()):
+                for key in (
+                    "id",
+                    "created_at",
+                    "type",
+                    "quota",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "user_id",
+                    "use_time",
+                    "channel",
+                ):
+                    item[key] = int(item[key])
+                rows.append({**item, "_shape": "csv"})
+        else:
+            for line in text.splitlines():
+                record = json.loads(line)
+                created = datetime.fromisoformat(record["time"])
+                rows.append(
+                    {
+                        **record,
+                        "created_at": int(created.timestamp()),
+                        "_shape": "cli",
+                        "type": 2 if record["type"] == "consume" else 5,
+                    }
+                )
+    return rows
+
+
+def _catalog(landing: Path) -> dict[str, dict[str, Decimal]]:
+    path = landing / "pricing" / "catalog_2026-05-11T1108Z.json"
+    document = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal, parse_int=Decimal)
+    entries = document["data"] if isinstance(document, dict) else document
+    return {e["id"]: e["pricing"] for e in entries}
+
+
+def _other(row: dict[str, Any]) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(row["other"], parse_float=Decimal, parse_int=Decimal)
+    return parsed
+
+
+def _dimensions(row: dict[str, Any]) -> tuple[int, int, int, int]:
+    """(input, cache read, cache write, output) of a gateway row with `other`."""
+    other = _other(row)
+    cache = int(other.get("cache_tokens", 0))
+    write = int(other.get("cache_creation_tokens", 0))
+    prompt = int(row["prompt_tokens"])
+    base = prompt if other.get("usage_semantic") == "anthropic" else prompt - cache - write
+    return base, cache, write, int(row["completion_tokens"])
+
+
+def _list_cost(row: dict[str, Any], catalog: dict[str, dict[str, Decimal]]) -> Decimal:
+    base, cache, write, output = _dimensions(row)
+    price = catalog[row["model_name"]]
+    micro = (
+        base * price["input"]
+        + cache * price.get("cache_read", price["input"])
+        + write * price.get("cache_write", price["input"])
+        + output * price["output"]
+    )
+    return micro / MILLION
+
+
+def _in_window(moment: datetime) -> bool:
+    return WINDOW_START <= moment < WINDOW_END
+
+
+def _created(row: dict[str, Any]) -> datetime:
+    return datetime.fromtimestamp(int(row["created_at"]), tz=UTC)
+
+
+def _focus(landing: Path) -> list[dict[str, str]]:
+    with (landing / "billing" / "focus_2026-05.csv").open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _amounts(truth: dict[str, Any]) -> dict[str, Decimal]:
+    return {a["cause"]: Decimal(a["amount_usd"]) for a in truth["attribution"]}
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+# ---- tests --------------------------------------------------------------------------------
+
+
+def test_layout_sidecars_and_ground_truth_outside_landing(demo: Demo) -> None:
+    landing = demo.landing
+    assert demo.summary.ground_truth_path == landing.parent / "ground_truth.json"
+    assert not list(landing.rglob("ground_truth*"))
+    for stream in (
+        "gateway_logs",
+        "app_requests",
+        "usage_ledger",
+        "billing",
+        "pricing",
+        "contracts",
+        "incidents",
+        "changes",
+    ):
+        assert any((landing / stream).iterdir()), stream
+    sidecar = json.loads((landing / "usage_ledger" / "llm_usage_hourly.sidecar.json").read_text())
+    assert sidecar["timezone"] == "Europe/Berlin"
+    with (landing / "usage_ledger" / "llm_usage_hourly.csv").open() as handle:
+        assert "timezone" not in next(csv.reader(handle))
+    captures = sorted((landing / "pricing").glob("*.capture.json"))
+    assert [p.name for p in captures] == [
+        "catalog_2026-05-10.capture.json",
+        "catalog_2026-05-11T1108Z.capture.json",
+    ]
+    for capture in captures:
+        document = json.loads(capture.read_text())
+        assert set(document) >= {"source_url", "captured_at", "captured_by", "account_context"}
+        assert capture.with_name(capture.name.replace(".capture.json", ".json")).exists()
+    assert json.loads(captures[1].read_text())["captured_at"] == "2026-05-11T11:08:00Z"
+    names = {p.name for p in (landing / "gateway_logs").iterdir()}
+    assert "log_export_2026-05-11T09.csv" in names
+    assert "cometapi_logs_2026-05-11T11.jsonl" in names
+    assert {f"log_self_2026-05-11T{h:02d}.json" for h in (6, 7, 8, 10)} <= names
+
+
+def test_same_seed_is_byte_identical(demo: Demo, tmp_path: Path) -> None:
+    again = _make(tmp_path / "again")
+    assert _digest(again.summary.out_dir) == _digest(demo.summary.out_dir)
+
+
+def test_other_seed_keeps_counts_but_changes_amounts(demo: Demo, demo7: Demo) -> None:
+    for key in ("logical_requests", "retried_requests", "failed_requests"):
+        assert demo7.truth["counts"][key] == demo.truth["counts"][key]
+    a42, a7 = _amounts(demo.truth), _amounts(demo7.truth)
+    assert sum(a42[c] != a7[c] for c in CAUSES) >= 9
+    assert demo.truth["paths"] != demo7.truth["paths"]
+
+
+def test_window_counts_from_app_logs(demo: Demo) -> None:
+    """12,450 / 317 / 42 counted straight from the JSON lines with DuckDB."""
+    pattern = str(demo.landing / "app_requests" / "*.jsonl")
+    con = duckdb.connect()
+    logical, retried, failed = con.execute(
+        f"""
+        with a as (
+            select request_id, attempt::int as attempt,
+                   sent_at::varchar::timestamptz as sent_at,
+                   try_cast(http_status as int) as status,
+                   client_disconnected::boolean as disconnected,
+                   usage is null or usage::varchar = 'null' as no_usage
+            from read_json('{pattern}', format = 'newline_delimited',
+                           columns = {{request_id: 'VARCHAR', attempt: 'INTEGER',
+                                       sent_at: 'VARCHAR', http_status: 'VARCHAR',
+                                       client_disconnected: 'BOOLEAN', usage: 'JSON'}})
+        ),
+        r as (
+            select request_id, min(sent_at) as first_sent, max(attempt) as attempts,
+                   arg_max(not (status between 200 and 299) or status is null
+                           or disconnected or no_usage, attempt) as failed
+            from a group by request_id
+        )
+        select count(*), count(*) filter (attempts > 1), count(*) filter (failed)
+        from r
+        where first_sent >= '2026-05-11 08:00:00+00' and first_sent < '2026-05-11 10:00:00+00'
+        """
+    ).fetchone() or (0, 0, 0)
+    assert (logical, retried, failed) == (12_450, 317, 42)
+    counts = demo.truth["counts"]
+    assert (counts["logical_requests"], counts["retried_requests"], counts["failed_requests"]) == (
+        12_450,
+        317,
+        42,
+    )
+
+
+def test_app_log_shape(demo: Demo) -> None:
+    attempts = _app_attempts(demo.landing)
+    assert len(attempts) == demo.summary.app_attempts
+    formats = {a["api_format"] for a in attempts}
+    assert formats == {"openai_chat", "openai_responses", "anthropic_messages", "gemini"}
+    offsets = {a["sent_at"][-6:] if not a["sent_at"].endswith("Z") else "Z" for a in attempts}
+    assert offsets == {"Z", "+02:00"}
+    assert all(len(a["sent_at"].split(".")[1]) in (4, 9) for a in attempts)  # .mmmZ / .mmm+hh:mm
+    timed_out = [a for a in attempts if a["error"] and a["error"]["error"]["code"] == "timeout"]
+    assert timed_out and all(
+        a["client_disconnected"] and a["usage"] is None and a["cometapi_request_id"]
+        for a in timed_out
+    )
+    assert any(a["cometapi_request_id"] is None for a in attempts)
+    assert {a["http_status"] for a in attempts} >= {200, 400, 429, None}
+    invalid = {a["request_id"] for a in attempts if a["http_status"] == 400}
+    assert all(a["attempt"] == 1 for a in attempts if a["request_id"] in invalid)
+    cut = [a for a in attempts if a["stream"] and a["client_disconnected"]]
+    assert cut and all(a["usage"] is None and a["http_status"] == 200 for a in cut)
+    claude = next(a for a in attempts if a["api_format"] == "anthropic_messages" and a["usage"])
+    assert "x-api-key" in claude["request_headers"]
+    assert {"cache_read_input_tokens", "cache_creation_input_tokens"} <= set(claude["usage"])
+    gemini = [a["usage"] for a in attempts if a["api_format"] == "gemini" and a["usage"]]
+    assert any("thoughtsTokenCount" in u for u in gemini)
+    assert any("api_key" in a for a in attempts)
+
+
+def test_planted_secrets_are_in_the_raw_files(demo: Demo) -> None:
+    planted = demo.truth["planted_secrets"]
+    blob = b"".join(p.read_bytes() for p in sorted(demo.landing.rglob("*")) if p.is_file())
+    for group in ("api_keys", "bearer_tokens", "emails", "prompt_sentences"):
+        assert planted[group], group
+        for secret in planted[group]:
+            assert secret.encode() in blob, secret
+    for key in planted["api_keys"]:
+        assert key.startswith("sk-") and len(key) == 43
+
+
+def test_gateway_quota_follows_new_api_formula(demo: Demo) -> None:
+    rows = _gateway_rows(demo.landing)
+    assert len(rows) == demo.summary.gateway_rows
+    consume = [r for r in rows if r["type"] == 2 and r["_shape"] != "cli"]
+    errors = [r for r in rows if r["type"] == 5]
+    assert errors and all(int(r["quota"]) == 0 for r in errors)
+    minimum = 0
+    for row in consume:
+        other = _other(row)
+        base, cache, write, output = _dimensions(row)
+        exact = (
+            (
+                base
+                + cache * other["cache_ratio"]
+                + write * other.get("cache_creation_ratio", Decimal(0))
+                + output * other["completion_ratio"]
+            )
+            * other["model_ratio"]
+            * other["group_ratio"]
+        )
+        quota = int(exact.to_integral_value(rounding=ROUND_HALF_UP))
+        if quota <= 0:
+            quota, minimum = 1, minimum + 1
+        assert quota == int(row["quota"]), row["request_id"]
+    assert minimum > 0
+    assert any(_other(r).get("usage_semantic") == "anthropic" for r in consume)
+    ids = [int(r["id"]) for r in rows if r["_shape"] != "cli"]
+    assert max(ids) < 1024 and len(set(ids)) < len(ids)
+    assert len({r["request_id"] for r in rows}) == len(rows)
+    cli = [r for r in rows if r["_shape"] == "cli"]
+    assert cli and all(_created(r) >= datetime(2026, 5, 11, 11, tzinfo=UTC) for r in cli)
+    for r in cli:
+        assert Decimal(str(r["cost_usd"])) == Decimal(r["quota"]) / 500_000
+    assert any(r["token_name"] == "batch-backfill" for r in rows)
+    assert any("@northwind-demo.example" in r["content"] for r in consume)
+
+
+def test_focus_lines_equal_gateway_quota_and_billed(demo: Demo) -> None:
+    rows = _gateway_rows(demo.landing)
+    per_hour: dict[tuple[str, str], int] = defaultdict(int)
+    for r in rows:
+        if r["type"] == 2:
+            hour = _created(r).replace(minute=0, second=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+            per_hour[(hour, r.get("model_name") or r["model"])] += int(r["quota"])
+    focus = _focus(demo.landing)
+    usage = {
+        (f["ChargePeriodStart"], f["SkuId"]): Decimal(f["BilledCost"])
+        for f in focus
+        if f["ChargeCategory"] == "Usage" and not f["ChargeClass"]
+    }
+    assert usage == {k: Decimal(q) / 500_000 for k, q in per_hour.items()}
+    assert {f["ChargeCategory"] for f in focus} == {"Usage", "Adjustment"}
+    assert sum(f["ChargeClass"] == "Correction" for f in focus) == 1
+    billed = sum(
+        (
+            Decimal(f["BilledCost"])
+            for f in focus
+            if _in_window(datetime.fromisoformat(f["ChargePeriodStart"]))
+        ),
+        Decimal(0),
+    )
+    assert billed == Decimal(demo.truth["paths"]["billed"])
+    gateway = (
+        sum(
+            (Decimal(int(r["quota"])) for r in rows if r["type"] == 2 and _in_window(_created(r))),
+            Decimal(0),
+        )
+        / 500_000
+    )
+    assert gateway == Decimal(demo.truth["paths"]["gateway"])
+    assert billed - gateway == _amounts(demo.truth)["unexplained_residual"]
+    balance = json.loads(
+        (demo.landing / "billing" / "balance_query_2026-05-11.json").read_text(),
+        parse_float=Decimal,
+    )
+    used = sum((e["quota_used"] for e in balance["daily_quota"]["2026-05-11"]), Decimal(0))
+    assert used == sum((Decimal(q) for q in per_hour.values()), Decimal(0)) / 500_000
+    usage_doc = json.loads(
+        (demo.landing / "billing" / "billing_usage_2026-05-11.json").read_text(),
+        parse_float=Decimal,
+    )
+    assert usage_doc["total_usage"] == used * 100
+
+
+def test_forecast_from_ledger_and_rate_sheet(demo: Demo) -> None:
+    with (demo.landing / "pricing" / "rate_sheet.csv").open() as handle:
+        sheet = {(r["model"], r["dimension"]): Decimal(r["rate"]) for r in csv.DictReader(handle)}
+    assert {d for _, d in sheet} == {"input", "output"}
+    with (demo.landing / "usage_ledger" / "llm_usage_hourly.csv").open() as handle:
+        ledger = list(csv.DictReader(handle))
+    berlin = ZoneInfo("Europe/Berlin")
+
+    def cost(rows: list[dict[str, str]]) -> Decimal:
+        return sum(
+            (
+                (
+                    int(r["input_tokens"]) * sheet[(r["model"], "input")]
+                    + int(r["output_tokens"]) * sheet[(r["model"], "output")]
+                )
+                / MILLION
+                for r in rows
+            ),
+            Decimal(0),
+        )
+
+    as_read = [
+        r
+        for r in ledger
+        if _in_window(datetime.fromisoformat(r["bucket_start"]).replace(tzinfo=UTC))
+    ]
+    aligned = [
+        r
+        for r in ledger
+        if _in_window(datetime.fromisoformat(r["bucket_start"]).replace(tzinfo=berlin))
+    ]
+    truth = demo.truth
+    assert cost(as_read) == Decimal(truth["paths"]["forecast"])
+    assert cost(aligned) - cost(as_read) == _amounts(truth)["timezone_shift"]
+    assert truth["ledger"]["true_utc_offset"] == "+02:00"
+    stale = truth["injected"]["stale_rate"]
+    assert sheet[(stale["model"], stale["dimension"])] == Decimal(stale["sheet_rate"])
+    assert Decimal(stale["sheet_rate"]) != Decimal(stale["verified_rate"])
+    catalog = _catalog(demo.landing)
+    verified = sum(
+        (
+            (
+                int(r["input_tokens"]) * catalog[r["model"]]["input"]
+                + int(r["output_tokens"]) * catalog[r["model"]]["output"]
+            )
+            / MILLION
+            for r in aligned
+        ),
+        Decimal(0),
+    )
+    assert verified - cost(aligned) == _amounts(truth)["stale_rate"]
+
+
+def test_ledger_holds_final_successful_attempts(demo: Demo) -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    expected: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for a in _app_attempts(demo.landing):
+        usage = a["usage"]
+        if usage is None or a["http_status"] != 200 or a["client_disconnected"]:
+            continue
+        if a["api_format"] == "openai_chat":
+            tokens = (
+                usage["prompt_tokens"],
+                usage["prompt_tokens_details"]["cached_tokens"],
+                usage["completion_tokens"],
+            )
+        elif a["api_format"] == "openai_responses":
+            tokens = (
+                usage["input_tokens"],
+                usage["input_tokens_details"]["cached_tokens"],
+                usage["output_tokens"],
+            )
+        elif a["api_format"] == "anthropic_messages":
+            read = usage["cache_read_input_tokens"]
+            tokens = (
+                usage["input_tokens"] + read + usage["cache_creation_input_tokens"],
+                read,
+                usage["output_tokens"],
+            )
+        else:
+            tokens = (
+                usage["promptTokenCount"],
+                usage.get("cachedContentTokenCount", 0),
+                usage["candidatesTokenCount"] + usage.get("thoughtsTokenCount", 0),
+            )
+        bucket = datetime.fromisoformat(a["sent_at"]).astimezone(berlin)
+        key = (bucket.strftime("%Y-%m-%d %H:00:00"), a["tenant"], a["model"])
+        for i, value in enumerate((*tokens, 1)):
+            expected[key][i] += value
+    with (demo.landing / "usage_ledger" / "llm_usage_hourly.csv").open() as handle:
+        actual = {
+            (r["bucket_start"], r["tenant"], r["model"]): [
+                int(r["input_tokens"]),
+                int(r["cached_tokens"]),
+                int(r["output_tokens"]),
+                int(r["request_count"]),
+            ]
+            for r in csv.DictReader(handle)
+        }
+    assert actual == dict(expected)
+
+
+def test_capture_gaps_and_boundary_from_joined_streams(demo: Demo) -> None:
+    """Join gateway rows to app attempts on the request id and price the gaps."""
+    catalog = _catalog(demo.landing)
+    app = {
+        a["cometapi_request_id"]: a for a in _app_attempts(demo.landing) if a["cometapi_request_id"]
+    }
+    gaps: dict[str, Decimal] = defaultdict(Decimal)
+    boundary = recomputed = Decimal(0)
+    for row in _gateway_rows(demo.landing):
+        if row["type"] != 2 or row["_shape"] == "cli":
+            continue
+        attempt = app.get(row["request_id"])
+        billed_at = _created(row)
+        sent_at = datetime.fromisoformat(attempt["sent_at"]) if attempt else billed_at
+        cost = _list_cost(row, catalog)
+        if _in_window(billed_at):
+            recomputed += cost
+            if not _in_window(sent_at):
+                boundary += cost
+        elif _in_window(sent_at):
+            boundary -= cost
+        if not _in_window(sent_at):
+            continue
+        if attempt is None:
+            assert row["token_name"] == "batch-backfill"
+            gaps["untracked_job"] += cost
+        elif attempt["usage"] is None and attempt["stream"] and attempt["http_status"] == 200:
+            gaps["stream_after_disconnect"] += cost
+        elif attempt["usage"] is None:
+            assert attempt["error"]["error"]["type"] == "client_timeout"
+            gaps["retry_amplification"] += cost
+    amounts = _amounts(demo.truth)
+    for cause in ("untracked_job", "stream_after_disconnect", "retry_amplification"):
+        assert gaps[cause] == amounts[cause] > 0, cause
+    assert boundary == amounts["window_boundary"]
+    assert recomputed == Decimal(demo.truth["paths"]["recomputed"])
+
+
+@pytest.mark.parametrize("which", ["demo", "demo7"])
+def test_attribution_closes_exactly(which: str, request: pytest.FixtureRequest) -> None:
+    truth = request.getfixturevalue(which).truth
+    rows = truth["attribution"]
+    assert {r["variance_class"] for r in rows} == CLASSES
+    assert {r["cause"] for r in rows} == CAUSES
+    paths = {k: Decimal(v) for k, v in truth["paths"].items()}
+    total = paths["forecast"] + sum((Decimal(r["amount_usd"]) for r in rows), Decimal(0))
+    assert total == paths["billed"]
+    for row in rows:
+        assert Decimal(row["amount_usd"]) != 0 and row["evidence_count"] > 0, row["cause"]
+    amounts = _amounts(truth)
+    steps = (
+        "timezone_shift",
+        "stale_rate",
+        "cached_tokens_priced_as_input",
+        "retry_amplification",
+        "stream_after_disconnect",
+        "untracked_job",
+        "window_boundary",
+    )
+    assert paths["forecast"] + sum(amounts[c] for c in steps) == paths["recomputed"]
+    assert amounts["account_discount"] < 0 < amounts["retry_amplification"]
+    assert amounts["cached_tokens_priced_as_input"] < 0
+    group = Decimal(truth["injected"]["group_ratio"])
+    assert amounts["account_discount"] == (group - 1) * paths["recomputed"]
+
+
+def test_small_attempts_run(tmp_path: Path) -> None:
+    small = _make(tmp_path / "small", seed=3, attempts=3000)
+    attempts = _app_attempts(small.landing)
+    assert 2400 <= len(attempts) <= 3600
+    truth = small.truth
+    total = Decimal(truth["paths"]["forecast"]) + sum(
+        (Decimal(r["amount_usd"]) for r in truth["attribution"]), Decimal(0)
+    )
+    assert total == Decimal(truth["paths"]["billed"])
+    assert truth["counts"]["logical_requests"] > 0
+
+
+def test_days_spread_history(tmp_path: Path) -> None:
+    spread = _make(tmp_path / "days", seed=5, attempts=4000, days=2)
+    assert spread.truth["traffic"] == {
+        "start_utc": "2026-05-09T12:00:00Z",
+        "end_utc": "2026-05-11T12:00:00Z",
+    }
+    app_files = list((spread.landing / "app_requests").glob("*.jsonl"))
+    assert len(app_files) > 24
+    captured = json.loads(
+        (spread.landing / "pricing" / "catalog_2026-05-08.capture.json").read_text()
+    )["captured_at"]
+    assert captured < spread.truth["traffic"]["start_utc"]
