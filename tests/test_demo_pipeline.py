@@ -130,13 +130,17 @@ def test_every_landed_row_is_accounted_for(demo_run: dict[str, Any]) -> None:
         "select source_path, rows_read, rows_landed, rows_quarantined from staging.stg_ingest__files "
         "where file_status = 'landed'",
     )
-    assert len(files) == len([p for p in demo_run["landing"].rglob("*") if p.is_file()]) - 3  # sidecars
+    assert (
+        len(files) == len([p for p in demo_run["landing"].rglob("*") if p.is_file()]) - 3
+    )  # sidecars
     for path, read, landed, quarantined in files:
         assert read == landed + quarantined, path
 
 
 def test_planted_secrets_are_nowhere_in_the_warehouse(demo_run: dict[str, Any]) -> None:
-    planted = [value for values in demo_run["truth"]["planted_secrets"].values() for value in values]
+    planted = [
+        value for values in demo_run["truth"]["planted_secrets"].values() for value in values
+    ]
     assert len(planted) >= 10
     db: Path = demo_run["db"]
     raw_bytes = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
@@ -150,7 +154,8 @@ def test_planted_secrets_are_nowhere_in_the_warehouse(demo_run: dict[str, Any]) 
             text_expr = f'cast("{column}" as varchar)'
             for secret in planted:
                 hits = con.execute(
-                    f'select count(*) from "{schema}"."{table}" where contains({text_expr}, ?)', [secret]
+                    f'select count(*) from "{schema}"."{table}" where contains({text_expr}, ?)',
+                    [secret],
                 ).fetchall()[0][0]
                 assert hits == 0, f"{secret!r} found in {schema}.{table}.{column}"
     for secret in planted:
