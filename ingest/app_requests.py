@@ -58,6 +58,7 @@ end"""
 TABLE = StreamTable(
     table="app_requests",
     description="One row per attempt from the application's request log.",
+    redact_text=False,
     nested=(Nested("u", 'coalesce(json_extract(r."usage", \'$.usageMetadata\'), r."usage")'),),
     fields=(
         Field("request_id", "text", path="request_id", required=True),

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ingest.sanitize import redact_sql
+
 Kind = Literal["int", "decimal", "bool", "text", "json", "timestamptz", "timestamp", "date", "list"]
 
 INT_PATTERN = r"^-?[0-9]+(\.0*)?$"
@@ -144,6 +146,9 @@ class StreamTable:
     record_checks: tuple[tuple[str, str, str], ...] = field(default=())
     """(SQL condition on typed columns that must hold, column, reason) across fields."""
     description: str = ""
+    redact_text: bool = True
+    """Redact keys, tokens and e-mail addresses in every text and JSON column. The two
+    high-volume streams turn this off and redact their free-text columns explicitly."""
 
     def structure(self, alias: str = "") -> dict[str, object]:
         tree: dict[str, object] = {}
@@ -187,7 +192,8 @@ def typed_rows_sql(table: StreamTable, source_relation: str) -> str:
         raw_name = f'"_raw_{f.name}"'
         raw_cols.append(f"{f.raw_expression()} as {raw_name}")
         typed = f.typed_expression(raw_name)
-        typed_cols.append(f'{typed} as "{f.name}"')
+        landed = redact_sql(typed) if table.redact_text and f.kind in ("text", "json") else typed
+        typed_cols.append(f'{landed} as "{f.name}"')
         if f.required:
             checks.append(
                 (

@@ -52,6 +52,7 @@ _OTHER_STATUS = (
 TABLE = StreamTable(
     table="gateway_logs",
     description="One row per gateway log entry (consume, error, refund, ...).",
+    redact_text=False,
     nested=(Nested("o", 'r."other"'),),
     fields=(
         Field("log_id_mod_1024", "int", path="id"),

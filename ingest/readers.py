@@ -222,6 +222,21 @@ def load_json_document(path: Path, gzipped: bool) -> Any:
         raise RejectedFile(f"malformed JSON document: {error}") from error
 
 
+class _DecimalSafeLoader(yaml.SafeLoader):
+    """YAML with floats read as exact decimals (tolerances and rates are money)."""
+
+
+def _decimal_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        return text
+
+
+_DecimalSafeLoader.add_constructor("tag:yaml.org,2002:float", _decimal_float)
+
+
 def load_yaml_document(path: Path, gzipped: bool) -> list[Any]:
     with open_text_bytes(path, gzipped) as handle:
         raw = handle.read()
@@ -230,7 +245,7 @@ def load_yaml_document(path: Path, gzipped: bool) -> list[Any]:
     except UnicodeDecodeError as error:
         raise RejectedFile(f"not UTF-8 text (byte {error.start}: {error.reason})") from error
     try:
-        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        return [doc for doc in yaml.load_all(text, Loader=_DecimalSafeLoader) if doc is not None]
     except yaml.YAMLError as error:
         raise RejectedFile(f"malformed YAML: {str(error).splitlines()[0]}") from error
 

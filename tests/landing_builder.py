@@ -238,7 +238,7 @@ def write_gateway_logs(folder: Path) -> dict[str, int]:
 
 LEDGER_CSV = """bucket_start,bucket_minutes,tenant,model,input_tokens,cached_tokens,output_tokens,request_count,ledger_source
 2026-05-11 10:00:00,60,acme,gpt-4o-mini,2210400,640000,310220,1180,warehouse.llm_usage_hourly
-2026-05-11 11:00:00,60,acme,gpt-4o-mini,1210400,40000,110220,580,warehouse.llm_usage_hourly
+2026-05-11 11:00:00,60,acme,gpt-4o-mini,1210400,40000,110220,580,exported by planted.person@example.org
 2026-05-11 12:00:00,60,acme,gpt-4o-mini,-3,0,1,1,warehouse.llm_usage_hourly
 2026-05-11 13:00:00,60,acme
 """
@@ -287,7 +287,7 @@ def write_billing(folder: Path) -> None:
             "Hour",
             "INV-1",
             "acct-1",
-            "0.8",
+            "owner planted.person@example.org",
         ],
         [
             "-0.50",
@@ -394,7 +394,7 @@ def write_pricing(folder: Path) -> None:
     (folder / "rate_sheet.csv").write_text(
         "model,dimension,rate,unit_size,currency,effective_from,rate_source\n"
         "gpt-4o-mini,input,0.15,1000000,USD,2026-04-01,finance sheet v3\n"
-        "gpt-4o-mini,output,0.60,1000000,USD,2026-04-01,finance sheet v3\n"
+        "gpt-4o-mini,output,0.60,1000000,USD,2026-04-01,sheet from planted.person@example.org\n"
         "gpt-4o-mini,tokens,0.60,1000000,USD,2026-04-01,finance sheet v3\n"
     )
 
@@ -418,6 +418,7 @@ error_shape: {error: {message: string, type: string, param: string, code: string
 retryable_statuses: [429, 500, 503, 504, 524]
 non_retryable_statuses: [400, 401, 403]
 x_reviewer_note: kept though unknown
+x_debug_header: "Authorization: Bearer sk-PLANTEDbearer0123456789abcdefghijklmnop"
 """
 
 INCIDENT_YAML = """incident_id: INC-TEST-1
@@ -435,7 +436,7 @@ notes: escalate to planted.person@example.org if needed
 
 CHANGES_CSV = '''changed_at,kind,key,old_value,new_value,deploy_id,description
 2026-05-11T07:55:00Z,config,llm_client.timeout_seconds,60,15,dep-881,"lower client timeout, see ""runbook"""
-2026-05-11T09:30:00+02:00,deploy,api,v1,v2,dep-882,routine deploy
+2026-05-11T09:30:00+02:00,deploy,api,v1,v2,dep-882,routine deploy with key sk-PLANTEDkey0123456789abcdefghijklmnopqrstu
 '''
 
 

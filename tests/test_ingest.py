@@ -128,7 +128,7 @@ def test_typed_values_are_exact(landed: tuple[Path, Path, LoadReport, str]) -> N
         "select billed_cost, billing_currency, extensions_json from raw.focus_charges order by charge_period_start desc",
     )[0]
     assert billed == Decimal("12.345678") and currency == "USD"
-    assert json.loads(extensions) == {"x_GroupRatio": "0.8"}
+    assert json.loads(extensions) == {"x_GroupRatio": "owner [REDACTED_EMAIL]"}
     assert query(db, "select quota_used_usd from raw.balance_daily_quota order by 1") == [
         (Decimal("10.5"),),
         (Decimal("2105.234088"),),

@@ -8,7 +8,9 @@ headers and body, which hold the planted secrets and prompt text that must never
 
 from __future__ import annotations
 
-from typing import BinaryIO
+import gzip
+import io
+from typing import IO
 
 import polars as pl
 
@@ -336,10 +338,12 @@ def app_lines(attempts: pl.DataFrame, world: World) -> pl.DataFrame:
     return frame.select(line=line)
 
 
-def write_app_lines(handle: BinaryIO, attempts: pl.DataFrame, world: World) -> int:
+def write_app_lines(handle: IO[bytes] | gzip.GzipFile, attempts: pl.DataFrame, world: World) -> int:
     """Append one JSON line per app attempt to an open binary file."""
     lines = app_lines(attempts, world)
     if lines.height:
-        lines.write_csv(handle, include_header=False, quote_style="never")
+        buffer = io.BytesIO()
+        lines.write_csv(buffer, include_header=False, quote_style="never")
+        handle.write(buffer.getvalue())
         handle.flush()
     return lines.height

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -186,9 +188,22 @@ def write_demo(
             scenario = draw_scenarios(traffic_rng, world, first_sent)
         accumulator.add_logical(world.in_window(hour_start), scenario)
         if n:
-            app_path = landing / "app_requests" / f"app_requests_{hour_start:%Y-%m-%dT%H}.jsonl"
+            # the first hour is gzip'd, as operators often ship rotated logs
+            compressed = hour_start == hours[0]
+            app_path = (
+                landing
+                / "app_requests"
+                / (f"app_requests_{hour_start:%Y-%m-%dT%H}.jsonl" + (".gz" if compressed else ""))
+            )
             app_path.parent.mkdir(parents=True, exist_ok=True)
-            with app_path.open("wb") as handle:
+            with (
+                app_path.open("wb") as raw_handle,
+                (
+                    gzip.GzipFile(filename="", fileobj=raw_handle, mode="wb", mtime=0)
+                    if compressed
+                    else contextlib.nullcontext(raw_handle)
+                ) as handle,
+            ):
                 for lo in range(0, n, CHUNK_REQUESTS):
                     frame = generate_hour(
                         traffic_rng,
