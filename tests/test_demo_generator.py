@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import gzip
 import json
 from collections import defaultdict
 from dataclasses import dataclass
@@ -76,8 +77,9 @@ def demo7(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 
 def _app_attempts(landing: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for path in sorted((landing / "app_requests").glob("*.jsonl")):
-        with path.open(encoding="utf-8") as handle:
+    for path in sorted((landing / "app_requests").glob("*.jsonl*")):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as handle:
             rows.extend(json.loads(line) for line in handle)
     return rows
 
@@ -232,7 +234,7 @@ def test_other_seed_keeps_counts_but_changes_amounts(demo: Demo, demo7: Demo) ->
 
 def test_window_counts_from_app_logs(demo: Demo) -> None:
     """12,450 / 317 / 42 counted straight from the JSON lines with DuckDB."""
-    pattern = str(demo.landing / "app_requests" / "*.jsonl")
+    pattern = str(demo.landing / "app_requests" / "*.jsonl*")
     con = duckdb.connect()
     logical, retried, failed = con.execute(
         f"""
@@ -575,7 +577,7 @@ def test_days_spread_history(tmp_path: Path) -> None:
         "start_utc": "2026-05-09T12:00:00Z",
         "end_utc": "2026-05-11T12:00:00Z",
     }
-    app_files = list((spread.landing / "app_requests").glob("*.jsonl"))
+    app_files = list((spread.landing / "app_requests").glob("*.jsonl*"))
     assert len(app_files) > 24
     captured = json.loads(
         (spread.landing / "pricing" / "catalog_2026-05-08.capture.json").read_text()
