@@ -7,8 +7,8 @@ here, not the generator's own code) and compares it with ground_truth.json.
 from __future__ import annotations
 
 import csv
-import hashlib
 import gzip
+import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass
