@@ -26,12 +26,12 @@ API_FORMATS = ("openai_chat", "openai_responses", "anthropic_messages", "gemini"
 
 _HEADERS = 'coalesce(r."request_headers", r."headers")'
 _CREDENTIAL_HEADER = (
-    f"list_filter(json_keys({_HEADERS}), lambda k: lower(k) in "
+    "list_filter(json_keys(_headers), lambda k: lower(k) in "
     "('authorization', 'x-api-key', 'x-goog-api-key', 'api-key'))[1]"
 )
 _CREDENTIAL = (
     "nullif(regexp_replace(trim(coalesce("
-    f"json_extract_string({_HEADERS}, '$.\"' || {_CREDENTIAL_HEADER} || '\"'), "
+    f"json_extract_string(_headers, '$.\"' || {_CREDENTIAL_HEADER} || '\"'), "
     "r.\"api_key\", r.\"authorization\")), '(?i)^bearer\\s+', ''), '')"
 )
 _PAYLOAD = (
@@ -59,6 +59,11 @@ TABLE = StreamTable(
     table="app_requests",
     description="One row per attempt from the application's request log.",
     redact_text=False,
+    derived=(
+        ("_headers", _HEADERS),
+        ("_payload", f"json({_PAYLOAD})::VARCHAR"),
+        ("_credential", _CREDENTIAL),
+    ),
     nested=(Nested("u", 'coalesce(json_extract(r."usage", \'$.usageMetadata\'), r."usage")'),),
     fields=(
         Field("request_id", "text", path="request_id", required=True),
@@ -154,18 +159,18 @@ TABLE = StreamTable(
         Field(
             "request_header_names",
             "list",
-            source=f"list_sort(list_transform(json_keys({_HEADERS}), lambda k: lower(k)))",
+            source="list_sort(list_transform(json_keys(_headers), lambda k: lower(k)))",
         ),
-        Field("request_field_names", "list", source=f"list_sort(json_keys({_PAYLOAD}))"),
+        Field("request_field_names", "list", source="list_sort(json_keys(_payload))"),
         Field(
             "credential_fingerprint",
             "text",
-            source=f"case when {_CREDENTIAL} is not null then sha256($salt || {_CREDENTIAL}) end",
+            source="case when _credential is not null then sha256($salt || _credential) end",
         ),
         Field(
             "payload_fingerprint",
             "text",
-            source=f"case when {_PAYLOAD} is not null then sha256($salt || json({_PAYLOAD})::VARCHAR) end",
+            source="case when _payload is not null then sha256($salt || _payload) end",
         ),
     ),
     record_checks=(

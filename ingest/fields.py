@@ -146,6 +146,9 @@ class StreamTable:
     record_checks: tuple[tuple[str, str, str], ...] = field(default=())
     """(SQL condition on typed columns that must hold, column, reason) across fields."""
     description: str = ""
+    derived: tuple[tuple[str, str], ...] = ()
+    """(name, SQL over `r` and nested aliases) computed once per record, so an expensive
+    value (a fingerprinted payload) is not re-parsed by every field that reads it."""
     redact_text: bool = True
     """Redact keys, tokens and e-mail addresses in every text and JSON column. The two
     high-volume streams turn this off and redact their free-text columns explicitly."""
@@ -169,6 +172,7 @@ class StreamTable:
         # keys that `source` expressions read directly, e.g. r."request_headers"
         reference = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(alias or "r") + r'\."([^"]+)"')
         expressions = [f.source or "" for f in self.fields] + [n.source for n in self.nested]
+        expressions += [expression for _, expression in self.derived]
         expressions += [condition for condition, _, _ in self.record_checks]
         for expression in expressions:
             for key in reference.findall(expression):
@@ -218,6 +222,12 @@ def typed_rows_sql(table: StreamTable, source_relation: str) -> str:
         f"{sql_quote(structure_json(table.structure(n.alias) or {'_': 'VARCHAR'}))}) end as {n.alias}"
         for n in table.nested
     )
+    # one CTE per derived value, so a later one may read an earlier one
+    derived_ctes = ""
+    previous = "nested"
+    for number, (name, expression) in enumerate(table.derived):
+        derived_ctes += f"derived_{number} as (select *, {expression} as {name} from {previous}),\n"
+        previous = f"derived_{number}"
     error_column = (
         "case when not _is_json then '$' when not _is_object then '$' "
         + " ".join(f"when {c} then {sql_quote(col)}" for c, col, _ in checks)
@@ -244,9 +254,10 @@ structured as (
 nested as (
     select *{nested_parse} from structured
 ),
+{derived_ctes}
 raw_values as (
     select _row_number, _line, _is_json, _is_object, r, {", ".join(raw_cols)}
-    from nested
+    from {previous}
 ),
 typed as (
     select *, {", ".join(typed_cols)} from raw_values

@@ -26,7 +26,6 @@ from ingest.source import SourceFile
 
 STREAM = "gateway_logs"
 LOG_TYPE_NAMES = ("unknown", "topup", "consume", "manage", "system", "error", "refund")
-MAX_DOCUMENT_BYTES = 1 << 31
 
 
 def _either(other_key: str, flat_key: str) -> str:
@@ -123,38 +122,59 @@ TABLE = StreamTable(
 TABLES = (TABLE,)
 
 
+def _document_size(path: Path, gzipped: bool) -> int:
+    """Bytes of the (uncompressed) document; gzip keeps the size mod 2**32 in its trailer."""
+    size = path.stat().st_size
+    if not gzipped:
+        return size
+    with path.open("rb") as handle:
+        handle.seek(-4, 2)
+        trailer = int.from_bytes(handle.read(4), "little")
+    return max(trailer, size)
+
+
+# Where a document keeps its log items: a bare list, `data.items` (`/api/log/self`),
+# `data` as a list, or `items`. DuckDB parses the document once and hands back each item
+# as JSON text: no Python object per item, memory about the document's size.
+_ITEM_LOCATIONS = (
+    ("json", "json", "records = false, columns = {'json': 'JSON[]'}"),
+    ("data.items", "data.items", "records = true, columns = {'data': 'STRUCT(items JSON[])'}"),
+    ("data", "data", "records = true, columns = {'data': 'JSON[]'}"),
+    ("items", "items", "records = true, columns = {'items': 'JSON[]'}"),
+)
+
+
 def _document_items(con: duckdb.DuckDBPyConnection, path: Path, gzipped: bool) -> pa.Table:
-    """Items of a log page (`data.items`, `data`, or a bare list), one record per item."""
-    # DuckDB parses the document itself: no Python object per item.
+    """Items of a log page or a list of log records, one record per item."""
     with open_text_bytes(path, gzipped) as handle:
-        head = handle.read(1)
+        head = handle.read(4096).lstrip(b"\xef\xbb\xbf").lstrip()
     if not head:
         raise RejectedFile("empty file")
-    try:
-        return con.sql(
-            """
-            with doc as (
-                select json as j
-                from read_json_objects(?, format = 'unstructured', maximum_object_size = ?)
-            ),
-            located as (
-                select case
-                    when json_type(j) = 'ARRAY' then j
-                    when json_type(j, '$.data.items') = 'ARRAY' then json_extract(j, '$.data.items')
-                    when json_type(j, '$.data') = 'ARRAY' then json_extract(j, '$.data')
-                    when json_type(j, '$.items') = 'ARRAY' then json_extract(j, '$.items')
-                end as items
-                from doc
-            ),
-            listed as (select json_extract(items, '$[*]') as item_list from located)
-            select unnest(range(1, len(item_list) + 1))::BIGINT as _row_number,
-                   unnest(item_list)::VARCHAR as _line
-            from listed
-            """,
-            params=[str(path), MAX_DOCUMENT_BYTES],
-        ).to_arrow_table()
-    except duckdb.Error as error:
-        raise RejectedFile(f"malformed JSON document: {str(error).splitlines()[0]}") from error
+    locations = _ITEM_LOCATIONS[:1] if head.startswith(b"[") else _ITEM_LOCATIONS[1:]
+    max_size = max(_document_size(path, gzipped) + 1024, 1 << 20)
+    for _, items, options in locations:
+        query = f"""
+            select unnest(range(1, len({items}) + 1))::BIGINT as _row_number,
+                   unnest({items})::VARCHAR as _line
+            from read_json(?, format = 'unstructured', {options}, maximum_object_size = ?)
+            where {items} is not null
+        """
+        try:
+            table = con.sql(query, params=[str(path), max_size]).to_arrow_table()
+        except duckdb.InvalidInputException as error:
+            message = str(error).splitlines()[0]
+            if "transform error" in message.lower():
+                continue  # the items are elsewhere in this document
+            raise RejectedFile(f"malformed JSON document: {message}") from error
+        except duckdb.Error as error:
+            raise RejectedFile(
+                f"cannot read JSON document: {str(error).splitlines()[0]}"
+            ) from error
+        if table.num_rows or items != "data.items":
+            return table
+    raise RejectedFile(
+        "JSON document holds no log items (expected data.items, data, items or a list)"
+    )
 
 
 def records(source: SourceFile) -> Iterator[tuple[StreamTable, pa.Table]]:

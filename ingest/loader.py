@@ -8,8 +8,8 @@ a new version whose rows supersede the old version's (which stay, marked).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import TextIO
+from typing import Any, TextIO
 
 import duckdb
 import pyarrow as pa
@@ -109,13 +109,10 @@ def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path))
     con.execute("set TimeZone = 'UTC'")
+    # Bounded memory: a large file's transaction spills to disk instead of growing RSS.
+    con.execute(f"set memory_limit = '{os.environ.get('COMETRECON_MEMORY_LIMIT', '2GB')}'")
+    con.execute("set preserve_insertion_order = false")
     return con
-
-
-def _unregister_quietly(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    # after a failed statement the transaction is aborted; the original error must surface
-    with contextlib.suppress(duckdb.Error):
-        con.unregister(name)
 
 
 def _landing_files(landing_dir: Path) -> Iterator[tuple[str, Path | None, str]]:
@@ -271,18 +268,16 @@ class Loader:
         self, table: StreamTable, batch: pa.Table, relative: str, sha: str, outcome: FileOutcome
     ) -> None:
         ensure_table(self.con, table)
-        self.con.register("_batch", batch)
-        try:
-            sql = typed_rows_sql(table, "_batch")
-            params = {"salt": self.salt} if "$salt" in sql else None
-            self.con.execute(f"create or replace temp table _typed as {sql}", params)
-            bad = self.con.execute(
-                "select t._row_number, b._line, t._error_column, t._error_reason "
-                "from _typed as t join _batch as b using (_row_number) "
-                "where t._error_reason is not null order by t._row_number"
-            ).fetchall()
-        finally:
-            _unregister_quietly(self.con, "_batch")
+        # Batches reach DuckDB through replacement scans of these local Arrow tables,
+        # never through register() or temp tables: inside the file's transaction a dropped
+        # view or table is kept until commit, so memory would grow with the whole file
+        # instead of staying bounded by one batch.
+        _batch = batch  # read by name in the SQL below
+        sql = typed_rows_sql(table, "_batch")
+        params = {"salt": self.salt} if "$salt" in sql else None
+        _typed = self.con.sql(sql, params=params).to_arrow_table()
+        errors = _typed.column("_error_reason")
+        bad_count = len(errors) - errors.null_count
         columns = ", ".join(f'"{f.name}"' for f in table.fields)
         provenance = "_source_path, _file_sha256, _row_number, _load_id, _loaded_at"
         self.con.execute(
@@ -290,9 +285,16 @@ class Loader:
             f"select {columns}, ?, ?, _row_number, ?, ? from _typed where _error_reason is null",
             [relative, sha, self.load_id, self.loaded_at],
         )
-        counts = self.con.execute("select count(*), count(_error_reason) from _typed").fetchall()[0]
+        bad: list[tuple[Any, ...]] = []
+        if bad_count:
+            bad = self.con.execute(
+                "select t._row_number, b._line, t._error_column, t._error_reason "
+                "from _typed as t join _batch as b using (_row_number) "
+                "where t._error_reason is not null order by t._row_number"
+            ).fetchall()
+        rows_read = _typed.num_rows
         if bad:
-            quarantined = pa.table(
+            _quarantined = pa.table(
                 {
                     "_row_number": pa.array([row[0] for row in bad], pa.int64()),
                     "raw_text": pa.array(
@@ -302,19 +304,15 @@ class Loader:
                     "error_reason": pa.array([row[3] for row in bad], pa.string()),
                 }
             )
-            self.con.register("_quarantined", quarantined)
-            try:
-                self.con.execute(
-                    f"insert into {RAW_SCHEMA}.{table.table}__quarantine "
-                    f"({provenance}, raw_text, error_column, error_reason) "
-                    "select ?, ?, _row_number, ?, ?, raw_text, error_column, error_reason from _quarantined",
-                    [relative, sha, self.load_id, self.loaded_at],
-                )
-            finally:
-                _unregister_quietly(self.con, "_quarantined")
-        outcome.rows_read += int(counts[0])
-        outcome.rows_quarantined += int(counts[1])
-        outcome.rows_landed += int(counts[0]) - int(counts[1])
+            self.con.execute(
+                f"insert into {RAW_SCHEMA}.{table.table}__quarantine "
+                f"({provenance}, raw_text, error_column, error_reason) "
+                "select ?, ?, _row_number, ?, ?, raw_text, error_column, error_reason from _quarantined",
+                [relative, sha, self.load_id, self.loaded_at],
+            )
+        outcome.rows_read += rows_read
+        outcome.rows_quarantined += bad_count
+        outcome.rows_landed += rows_read - bad_count
 
     def _record(
         self,

@@ -24,8 +24,8 @@ import yaml
 
 from ingest.fields import CSV_ERROR_KEY, INVALID_UTF8_MARKER
 
-BLOCK_BYTES = 128 * 1024 * 1024
-BLOCK_ROWS = 500_000
+BLOCK_ROWS = 200_000
+READ_BLOCK_BYTES = 16 * 1024 * 1024
 SNIFF_BYTES = 256 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
@@ -136,7 +136,9 @@ def json_lines(path: Path, gzipped: bool, stats: LineStats) -> Iterator[pa.Table
     Line numbers are exact; blank lines are counted, not records. A line that is not
     valid UTF-8 becomes a record marked as such (it is quarantined, not dropped).
     """
-    read_options = pacsv.ReadOptions(column_names=["_line"], block_size=BLOCK_BYTES // 2)
+    # small Arrow blocks keep the reader's read-ahead small; they are gathered into
+    # batches of about BLOCK_ROWS records for DuckDB
+    read_options = pacsv.ReadOptions(column_names=["_line"], block_size=READ_BLOCK_BYTES)
     parse_options = pacsv.ParseOptions(
         delimiter="\x1e",  # never in valid JSON text unescaped: every line is one value
         quote_char=False,
@@ -158,14 +160,26 @@ def json_lines(path: Path, gzipped: bool, stats: LineStats) -> Iterator[pa.Table
             parse_options=parse_options,
             convert_options=convert_options,
         )
+        pending: list[pa.Array] = []
+        pending_rows = 0
         for batch in reader:
             raw = batch.column(0)
-            if line_number == 0 and len(raw) and raw[0].as_py().startswith(b"\xef\xbb\xbf"):
+            if (
+                line_number == 0
+                and not pending
+                and len(raw)
+                and raw[0].as_py().startswith(b"\xef\xbb\xbf")
+            ):
                 raw = pa.concat_arrays([pa.array([raw[0].as_py()[3:]], pa.binary()), raw.slice(1)])
-            table = _lines_to_table(raw, line_number, stats)
-            line_number += len(raw)
-            stats.bytes_read = source.tell() if not gzipped else stats.bytes_read + batch.nbytes
-            yield table
+            pending.append(raw)
+            pending_rows += len(raw)
+            stats.bytes_read += batch.nbytes
+            if pending_rows >= BLOCK_ROWS:
+                yield _lines_to_table(pa.concat_arrays(pending), line_number, stats)
+                line_number += pending_rows
+                pending, pending_rows = [], 0
+        if pending:
+            yield _lines_to_table(pa.concat_arrays(pending), line_number, stats)
     except (pa.ArrowInvalid, OSError, EOFError) as error:
         message = str(error).splitlines()[0]
         if "gzip" in message.lower() or "compress" in message.lower() or gzipped:

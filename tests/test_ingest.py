@@ -6,6 +6,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import subprocess
+import sys
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -208,7 +211,7 @@ def test_a_failure_mid_file_leaves_no_partial_rows(
     payload = gzip.compress((line * 3000).encode())
     (landing / "app_requests" / "big.jsonl.gz").write_bytes(payload[: len(payload) - 8])
     # small blocks, so several batches land inside the transaction before the error
-    monkeypatch.setattr(readers, "BLOCK_BYTES", 64 * 1024)
+    monkeypatch.setattr(readers, "READ_BLOCK_BYTES", 64 * 1024)
     monkeypatch.setattr(readers, "BLOCK_ROWS", 100)
     report, _ = run_ingest(landing, tmp_path / "wh.duckdb")
     assert [f.status for f in report.files] == ["rejected"]
@@ -271,3 +274,60 @@ def test_paths_outside_the_landing_folder_are_not_read(tmp_path: Path) -> None:
     report, _ = run_ingest(landing, tmp_path / "wh.duckdb")
     assert [(f.relative_path, f.status) for f in report.files] == [("changes/link.csv", "rejected")]
     assert query(tmp_path / "wh.duckdb", "select count(*) from raw.changes") == [(0,)]
+
+
+def test_parquet_ledger_lands_like_csv(tmp_path: Path) -> None:
+    import polars as pl
+
+    landing = tmp_path / "landing"
+    (landing / "usage_ledger").mkdir(parents=True)
+    frame = pl.DataFrame(
+        {
+            "bucket_start": [datetime(2026, 5, 11, 10), datetime(2026, 5, 11, 11)],
+            "bucket_minutes": [60, 60],
+            "timezone": ["America/New_York", "America/New_York"],
+            "tenant": ["acme", "acme"],
+            "model": ["gpt-4o-mini", "gpt-4o-mini"],
+            "input_tokens": [100, -1],
+            "output_tokens": [10, 1],
+            "request_count": [3, 1],
+        }
+    )
+    frame.write_parquet(landing / "usage_ledger" / "ledger.data")
+    report, _ = run_ingest(landing, tmp_path / "wh.duckdb")
+    (outcome,) = report.files
+    assert (outcome.detected_format, outcome.rows_landed, outcome.rows_quarantined) == (
+        "parquet",
+        1,
+        1,
+    )
+    assert query(
+        tmp_path / "wh.duckdb",
+        "select bucket_start_local::varchar, timezone, timezone_source from raw.usage_ledger",
+    ) == [("2026-05-11 10:00:00", "America/New_York", "column")]
+
+
+def test_cli_exit_code_says_a_file_was_rejected(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    write_all(landing)
+    cli = [
+        sys.executable,
+        "-m",
+        "cometrecon.cli",
+        "ingest",
+        str(landing),
+        "--db",
+        str(tmp_path / "wh.duckdb"),
+    ]
+    clean = subprocess.run(cli, capture_output=True, text=True, check=False)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    (landing / "billing" / "broken.json").write_text('{"total_usage": ')
+    rejected = subprocess.run(cli, capture_output=True, text=True, check=False)
+    assert rejected.returncode == 1
+    assert "REJECTED   billing/broken.json: malformed JSON document" in rejected.stdout
+    assert "unchanged  app_requests/attempts.jsonl.gz" in rejected.stdout
+    missing = subprocess.run(
+        [*cli[:4], str(tmp_path / "nope")], capture_output=True, text=True, check=False
+    )
+    assert missing.returncode == 2
+    assert "landing folder not found" in missing.stderr
