@@ -1,0 +1,116 @@
+-- Usage of every billable attempt in canonical billable dimensions, one row per attempt
+-- × dimension, never collapsed into "tokens". The app's own response usage wins
+-- (verified_from_response); without it the gateway's token counts are used
+-- (verified_from_server_log, or estimated when the gateway's semantics are unknown).
+with
+
+attempts as (
+
+    select * from {{ ref('int_attempts_joined') }}
+    where is_billed
+
+),
+
+app as (
+
+    select * from {{ ref('int_app_attempts_deduplicated') }}
+
+),
+
+gateway as (
+
+    select * from {{ ref('int_gateway_requests_deduplicated') }}
+
+),
+
+from_response as (
+
+    select
+        attempts.attempt_key,
+        case app.api_format
+            when 'openai_chat'
+                then app.usage_prompt_tokens - coalesce(app.usage_prompt_cached_tokens, 0)
+            when 'openai_responses'
+                then app.usage_input_tokens - coalesce(app.usage_input_cached_tokens, 0)
+            when 'anthropic_messages' then app.usage_input_tokens
+            when 'gemini'
+                then
+                    app.usage_prompt_token_count
+                    - coalesce(app.usage_cached_content_token_count, 0)
+        end as input_quantity,
+        case app.api_format
+            when 'openai_chat' then coalesce(app.usage_prompt_cached_tokens, 0)
+            when 'openai_responses' then coalesce(app.usage_input_cached_tokens, 0)
+            when 'anthropic_messages' then coalesce(app.usage_cache_read_input_tokens, 0)
+            when 'gemini' then coalesce(app.usage_cached_content_token_count, 0)
+        end as input_cache_read_quantity,
+        case app.api_format
+            when 'anthropic_messages' then coalesce(app.usage_cache_creation_input_tokens, 0)
+            else 0
+        end as input_cache_write_quantity,
+        case app.api_format
+            when 'openai_chat' then app.usage_completion_tokens
+            when 'openai_responses' then app.usage_output_tokens
+            when 'anthropic_messages' then app.usage_output_tokens
+            when 'gemini'
+                then
+                    coalesce(app.usage_candidates_token_count, 0)
+                    + coalesce(app.usage_thoughts_token_count, 0)
+        end as output_quantity,
+        'verified_from_response' as quantity_confidence
+    from attempts
+    inner join app on attempts.app_attempt_key = app.attempt_key
+    where attempts.has_app_usage
+
+),
+
+from_server_log as (
+
+    select
+        attempts.attempt_key,
+        gateway.input_tokens as input_quantity,
+        gateway.cache_read_tokens as input_cache_read_quantity,
+        gateway.cache_write_tokens as input_cache_write_quantity,
+        gateway.output_tokens as output_quantity,
+        gateway.token_confidence as quantity_confidence
+    from attempts
+    inner join gateway on attempts.gateway_log_key = gateway.gateway_log_key
+    where not attempts.has_app_usage
+
+),
+
+wide as (
+
+    select * from from_response
+    union all
+    select * from from_server_log
+
+),
+
+unpivoted as (
+
+    unpivot wide
+    on
+    input_quantity as input,
+    input_cache_read_quantity as input_cache_read,
+    input_cache_write_quantity as input_cache_write,
+    output_quantity as output
+    into name dimension value quantity
+
+),
+
+final as (
+
+    select
+        attempt_key || ':' || dimension as attempt_dimension_key,
+        attempt_key,
+        dimension,
+        cast(quantity as bigint) as quantity,
+        case when quantity is null then 'unavailable' else quantity_confidence end
+            as quantity_confidence
+    from unpivoted
+    where quantity is null or quantity <> 0
+
+)
+
+select * from final

@@ -1,0 +1,128 @@
+-- One row per request the gateway billed (consume log entries), the same request logged
+-- twice (e.g. in a page and a CSV export) kept once, with the tokens it billed by
+-- dimension and the exact, unrounded quota its own ratios give.
+with
+
+logs as (
+
+    select * from {{ ref('stg_gateway__logs') }}
+    where log_type_name = 'consume'
+
+),
+
+aliases as (
+
+    select * from {{ ref('model_aliases') }}
+
+),
+
+ranked as (
+
+    select
+        *,
+        coalesce(cometapi_request_id, gateway_log_key) as request_key,
+        count(*) over (
+            partition by coalesce(cometapi_request_id, gateway_log_key)
+        ) as copies_landed,
+        row_number() over (
+            partition by coalesce(cometapi_request_id, gateway_log_key)
+            order by
+                (record_shape = 'new_api_log') desc,
+                loaded_at desc,
+                source_path asc,
+                source_row_number asc
+        ) as copy_rank
+    from logs
+
+),
+
+tokens as (
+
+    select
+        ranked.* exclude (copy_rank),
+        coalesce(aliases.service_label, ranked.model_name) as billed_label,
+        -- new-api semantics: OpenAI-style prompt tokens include cache reads and writes
+        case
+            when ranked.usage_semantic = 'anthropic' then coalesce(ranked.prompt_tokens, 0)
+            else greatest(
+                coalesce(ranked.prompt_tokens, 0)
+                - coalesce(ranked.cache_tokens, 0)
+                - coalesce(ranked.cache_creation_tokens, 0),
+                0
+            )
+        end as input_tokens,
+        coalesce(ranked.cache_tokens, 0) as cache_read_tokens,
+        coalesce(ranked.cache_creation_tokens, 0) as cache_write_tokens,
+        coalesce(ranked.completion_tokens, 0) as output_tokens,
+        case
+            when ranked.is_usage_semantic_declared or ranked.other_status = 'valid'
+                then 'verified_from_server_log'
+            else 'estimated'
+        end as token_confidence
+    from ranked
+    left join aliases on ranked.model_name = aliases.alias
+    where ranked.copy_rank = 1
+
+),
+
+ratios as (
+
+    select
+        *,
+        cast(model_ratio as decimal(18, 8)) as model_ratio_exact,
+        cast(group_ratio as decimal(18, 8)) as group_ratio_exact,
+        cast(completion_ratio as decimal(18, 8)) as completion_ratio_exact,
+        cast(
+            case when cache_read_tokens = 0 then coalesce(cache_ratio, 0) else cache_ratio end
+            as decimal(18, 8)
+        ) as cache_ratio_exact,
+        cast(
+            case
+                when cache_write_tokens = 0 then coalesce(cache_creation_ratio, 0)
+                else cache_creation_ratio
+            end as decimal(18, 8)
+        ) as cache_creation_ratio_exact
+    from tokens
+
+),
+
+exact as (
+
+    select
+        *,
+        cast(
+            case
+                when model_price_usd is not null and group_ratio is not null
+                    then model_price_usd * 500000 * group_ratio_exact
+                else
+                    (
+                        input_tokens
+                        + cache_read_tokens * cache_ratio_exact
+                        + cache_write_tokens * cache_creation_ratio_exact
+                        + output_tokens * completion_ratio_exact
+                    )
+                    * model_ratio_exact
+                    * group_ratio_exact
+            end as decimal(38, 12)
+        ) as exact_quota
+    from ratios
+
+),
+
+final as (
+
+    select
+        *,
+        exact_quota is not null as has_ratios,
+        {{ quota_to_usd('1') }} * exact_quota as exact_quota_usd,
+        coalesce(
+            quota = 1
+            and round(exact_quota) <= 0
+            and model_ratio_exact * group_ratio_exact <> 0,
+            false
+        ) as is_minimum_charge
+    from exact
+
+)
+
+select * from final

@@ -1,0 +1,491 @@
+-- The variance waterfall of every incident, from forecast to billed, in the fixed order
+-- of the design: one row per incident × cause with its signed USD amount, the evidence
+-- behind it and its confidence. By construction forecast + Σ amounts = billed.
+with
+
+incidents as (
+
+    select * from {{ ref('dim_incident_windows') }}
+
+),
+
+ledger as (
+
+    select * from {{ ref('int_ledger_buckets_aligned') }}
+
+),
+
+sheet_rates as (
+
+    select * from {{ ref('int_rate_sheet_intervals') }}
+
+),
+
+catalog_rates as (
+
+    select * from {{ ref('int_catalog_rates_intervals') }}
+
+),
+
+charges as (
+
+    select * from {{ ref('fct_attempt_charges') }}
+
+),
+
+gateway as (
+
+    select * from {{ ref('int_gateway_requests_deduplicated') }}
+
+),
+
+attempts as (
+
+    select * from {{ ref('int_attempts_joined') }}
+
+),
+
+focus as (
+
+    select * from {{ ref('stg_billing__focus_charges') }}
+
+),
+
+---------- steps 1-3: the ledger as read, aligned, and repriced
+
+ledger_in_incidents as (
+
+    select
+        incidents.incident_id,
+        ledger.ledger_bucket_key,
+        ledger.service_label,
+        ledger.bucket_start_utc,
+        ledger.time_alignment_confidence,
+        ledger.input_tokens,
+        ledger.output_tokens,
+        ledger.bucket_start_as_read >= incidents.window_start
+        and ledger.bucket_start_as_read < incidents.window_end as is_in_window_as_read,
+        ledger.bucket_start_utc >= incidents.window_start
+        and ledger.bucket_start_utc < incidents.window_end as is_in_window_aligned
+    from incidents
+    inner join ledger
+        on
+            (
+                ledger.bucket_start_as_read >= incidents.window_start
+                and ledger.bucket_start_as_read < incidents.window_end
+            )
+            or (
+                ledger.bucket_start_utc >= incidents.window_start
+                and ledger.bucket_start_utc < incidents.window_end
+            )
+
+),
+
+ledger_quantities as (
+
+    select
+        incident_id,
+        ledger_bucket_key,
+        service_label,
+        bucket_start_utc,
+        time_alignment_confidence,
+        is_in_window_as_read,
+        is_in_window_aligned,
+        dimension,
+        quantity
+    from (
+        unpivot ledger_in_incidents
+        on input_tokens as input, output_tokens as output
+        into name dimension value quantity
+    )
+
+),
+
+ledger_priced as (
+
+    select
+        ledger_quantities.*,
+        sheet_rates.usd_per_unit as sheet_usd_per_unit,
+        catalog_rates.usd_per_unit as verified_usd_per_unit,
+        catalog_rates.rate_confidence,
+        ledger_quantities.quantity * sheet_rates.usd_per_unit as sheet_amount,
+        ledger_quantities.quantity * catalog_rates.usd_per_unit as verified_amount
+    from ledger_quantities
+    left join sheet_rates
+        on
+            ledger_quantities.service_label = sheet_rates.service_label
+            and ledger_quantities.dimension = sheet_rates.dimension
+            and ledger_quantities.bucket_start_utc >= sheet_rates.valid_from
+            and (
+                sheet_rates.valid_to is null
+                or ledger_quantities.bucket_start_utc < sheet_rates.valid_to
+            )
+    left join catalog_rates
+        on
+            ledger_quantities.service_label = catalog_rates.service_label
+            and ledger_quantities.dimension = catalog_rates.dimension
+            and ledger_quantities.bucket_start_utc >= catalog_rates.valid_from
+            and (
+                catalog_rates.valid_to is null
+                or ledger_quantities.bucket_start_utc < catalog_rates.valid_to
+            )
+
+),
+
+ledger_steps as (
+
+    select
+        incident_id,
+        coalesce(sum(sheet_amount) filter (where is_in_window_as_read), 0) as forecast,
+        coalesce(sum(sheet_amount) filter (where is_in_window_aligned), 0)
+        - coalesce(sum(sheet_amount) filter (where is_in_window_as_read), 0) as timezone_shift,
+        coalesce(
+            sum(verified_amount - sheet_amount) filter (where is_in_window_aligned), 0
+        ) as stale_rate,
+        coalesce(sum(verified_amount) filter (where is_in_window_aligned), 0)
+            as aligned_at_verified_rates,
+        count(distinct ledger_bucket_key) filter (where is_in_window_as_read) as read_rows,
+        count(distinct ledger_bucket_key) filter (
+            where is_in_window_as_read <> is_in_window_aligned
+        ) as shifted_rows,
+        count(distinct ledger_bucket_key) filter (
+            where is_in_window_aligned and verified_usd_per_unit <> sheet_usd_per_unit
+        ) as restated_rows,
+        count(distinct ledger_bucket_key) filter (where is_in_window_aligned) as aligned_rows,
+        count(*) filter (
+            where (is_in_window_aligned or is_in_window_as_read) and sheet_usd_per_unit is null
+        ) as rows_without_sheet_rate,
+        count(*) filter (where is_in_window_aligned and verified_usd_per_unit is null)
+            as rows_without_verified_rate,
+        bool_and(time_alignment_confidence = 'verified') as is_alignment_verified,
+        bool_and(time_alignment_confidence in ('verified', 'inferred')) as is_alignment_known,
+        bool_and(coalesce(rate_confidence, 'unknown') = 'verified') filter (
+            where is_in_window_aligned
+        ) as are_rates_verified
+    from ledger_priced
+    group by incident_id
+
+),
+
+---------- steps 4-5: our own attempts
+
+attempt_costs as (
+
+    select
+        attempt_key,
+        sum(amount_usd) as cost,
+        count(*) filter (where amount_usd is null) as unpriced_dimensions
+    from charges
+    group by attempt_key
+
+),
+
+attempts_in_incidents as (
+
+    select
+        incidents.incident_id,
+        attempts.attempt_key,
+        attempts.capture_status,
+        attempts.is_ledgered_attempt,
+        attempts.has_gateway_ratios,
+        attempts.sent_at >= incidents.window_start
+        and attempts.sent_at < incidents.window_end as is_sent_in_window,
+        attempts.billed_at >= incidents.window_start
+        and attempts.billed_at < incidents.window_end as is_billed_in_window,
+        coalesce(attempt_costs.cost, 0) as cost,
+        coalesce(attempt_costs.unpriced_dimensions, 0) as unpriced_dimensions
+    from incidents
+    inner join attempts
+        on
+            (attempts.sent_at >= incidents.window_start and attempts.sent_at < incidents.window_end)
+            or (
+                attempts.billed_at >= incidents.window_start
+                and attempts.billed_at < incidents.window_end
+            )
+    left join attempt_costs on attempts.attempt_key = attempt_costs.attempt_key
+    where attempts.is_billed
+
+),
+
+cache_effect as (
+
+    -- what pricing cache reads and writes at the input rate would have added
+    select
+        attempts_in_incidents.incident_id,
+        sum(
+            charges.amount_usd - charges.quantity * input_rates.usd_per_unit
+        ) as cached_tokens_priced_as_input,
+        count(distinct charges.attempt_key) as cached_attempts
+    from attempts_in_incidents
+    inner join charges
+        on
+            attempts_in_incidents.attempt_key = charges.attempt_key
+            and charges.dimension in ('input_cache_read', 'input_cache_write')
+    inner join catalog_rates as input_rates
+        on
+            charges.priced_label = input_rates.service_label
+            and input_rates.dimension = 'input'
+            and charges.sent_at >= input_rates.valid_from
+            and (input_rates.valid_to is null or charges.sent_at < input_rates.valid_to)
+    where attempts_in_incidents.is_ledgered_attempt and attempts_in_incidents.is_sent_in_window
+    group by attempts_in_incidents.incident_id
+
+),
+
+attempt_steps as (
+
+    select
+        incident_id,
+        coalesce(sum(cost) filter (where is_ledgered_attempt and is_sent_in_window), 0)
+            as ledgered_recomputed,
+        count(*) filter (where is_ledgered_attempt and is_sent_in_window) as ledgered_attempts,
+        coalesce(sum(cost) filter (
+            where capture_status = 'retry_amplification' and is_sent_in_window
+        ), 0) as retry_amplification,
+        count(*) filter (
+            where capture_status = 'retry_amplification' and is_sent_in_window
+        ) as retry_attempts,
+        coalesce(sum(cost) filter (
+            where capture_status = 'stream_after_disconnect' and is_sent_in_window
+        ), 0) as stream_after_disconnect,
+        count(*) filter (
+            where capture_status = 'stream_after_disconnect' and is_sent_in_window
+        ) as disconnect_attempts,
+        coalesce(sum(cost) filter (
+            where capture_status = 'untracked_job' and is_sent_in_window
+        ), 0) as untracked_job,
+        count(*) filter (where capture_status = 'untracked_job' and is_sent_in_window)
+            as untracked_attempts,
+        coalesce(sum(cost) filter (
+            where capture_status = 'other_unledgered_attempt' and is_sent_in_window
+        ), 0) as other_unledgered_attempt,
+        count(*) filter (
+            where capture_status = 'other_unledgered_attempt' and is_sent_in_window
+        ) as other_unledgered_attempts,
+        coalesce(sum(cost) filter (where is_billed_in_window and not is_sent_in_window), 0)
+        - coalesce(sum(cost) filter (
+            where is_sent_in_window and not coalesce(is_billed_in_window, false)
+        ), 0) as window_boundary,
+        count(*) filter (
+            where is_billed_in_window is distinct from is_sent_in_window
+        ) as boundary_attempts,
+        coalesce(sum(cost) filter (where is_billed_in_window), 0) as recomputed,
+        coalesce(sum(cost) filter (where is_billed_in_window and has_gateway_ratios), 0)
+            as recomputed_with_gateway_ratios,
+        count(*) filter (where is_billed_in_window and unpriced_dimensions > 0)
+            as unpriced_attempts
+    from attempts_in_incidents
+    group by incident_id
+
+),
+
+---------- step 6: the provider's side
+
+gateway_steps as (
+
+    select
+        incidents.incident_id,
+        coalesce(sum(gateway.quota_usd), 0) as gateway,
+        coalesce(sum(gateway.quota_usd - gateway.exact_quota_usd) filter (
+            where gateway.has_ratios and not gateway.is_minimum_charge
+        ), 0) as rounding,
+        count(*) filter (where gateway.has_ratios and not gateway.is_minimum_charge)
+            as rounded_rows,
+        coalesce(sum(gateway.quota_usd - gateway.exact_quota_usd) filter (
+            where gateway.is_minimum_charge
+        ), 0) as minimum_charge,
+        count(*) filter (where gateway.is_minimum_charge) as minimum_rows,
+        coalesce(sum(gateway.exact_quota_usd) filter (where gateway.has_ratios), 0)
+            as exact_with_ratios,
+        coalesce(sum(gateway.quota_usd) filter (where not gateway.has_ratios), 0)
+            as gateway_without_ratios,
+        count(*) filter (where not gateway.has_ratios) as rows_without_ratios,
+        count(*) filter (where gateway.group_ratio_exact <> 1) as discounted_rows
+    from incidents
+    inner join gateway
+        on
+            gateway.billed_at >= incidents.window_start
+            and gateway.billed_at < incidents.window_end
+    group by incidents.incident_id
+
+),
+
+billed_steps as (
+
+    select
+        incidents.incident_id,
+        sum(focus.billed_cost) filter (where focus.billing_currency = 'USD') as billed,
+        count(*) as focus_rows,
+        count(*) filter (where focus.charge_category <> 'Usage') as non_usage_focus_rows,
+        count(*) filter (where focus.billing_currency <> 'USD') as other_currency_rows
+    from incidents
+    inner join focus
+        on
+            focus.charge_period_start >= incidents.window_start
+            and focus.charge_period_start < incidents.window_end
+    group by incidents.incident_id
+
+),
+
+---------- the waterfall
+
+combined as (
+
+    select
+        incidents.incident_id,
+        coalesce(ledger_steps.forecast, 0) as forecast,
+        coalesce(ledger_steps.timezone_shift, 0) as timezone_shift,
+        coalesce(ledger_steps.stale_rate, 0) as stale_rate,
+        coalesce(cache_effect.cached_tokens_priced_as_input, 0) as cached_tokens_priced_as_input,
+        coalesce(attempt_steps.ledgered_recomputed, 0)
+        - coalesce(ledger_steps.aligned_at_verified_rates, 0)
+        - coalesce(cache_effect.cached_tokens_priced_as_input, 0) as other_parser_mistake,
+        coalesce(attempt_steps.retry_amplification, 0) as retry_amplification,
+        coalesce(attempt_steps.stream_after_disconnect, 0) as stream_after_disconnect,
+        coalesce(attempt_steps.untracked_job, 0) as untracked_job,
+        coalesce(attempt_steps.other_unledgered_attempt, 0) as other_unledgered_attempt,
+        coalesce(attempt_steps.window_boundary, 0) as window_boundary,
+        coalesce(attempt_steps.recomputed, 0) as recomputed,
+        coalesce(gateway_steps.gateway, 0) as gateway,
+        coalesce(gateway_steps.rounding, 0) as rounding,
+        coalesce(gateway_steps.minimum_charge, 0) as minimum_charge,
+        coalesce(gateway_steps.exact_with_ratios, 0)
+        - coalesce(attempt_steps.recomputed_with_gateway_ratios, 0) as account_discount,
+        coalesce(gateway_steps.gateway_without_ratios, 0)
+        - (
+            coalesce(attempt_steps.recomputed, 0)
+            - coalesce(attempt_steps.recomputed_with_gateway_ratios, 0)
+        ) as unpriced_usage,
+        billed_steps.billed is not null as has_billing_export,
+        coalesce(billed_steps.billed, gateway_steps.gateway, 0) as billed,
+        ledger_steps.*,
+        cache_effect.cached_attempts,
+        attempt_steps.*,
+        gateway_steps.*,
+        billed_steps.focus_rows,
+        billed_steps.non_usage_focus_rows,
+        billed_steps.other_currency_rows
+    from incidents
+    left join ledger_steps on incidents.incident_id = ledger_steps.incident_id
+    left join cache_effect on incidents.incident_id = cache_effect.incident_id
+    left join attempt_steps on incidents.incident_id = attempt_steps.incident_id
+    left join gateway_steps on incidents.incident_id = gateway_steps.incident_id
+    left join billed_steps on incidents.incident_id = billed_steps.incident_id
+
+),
+
+residuals as (
+
+    select
+        *,
+        recomputed
+        - (
+            forecast + timezone_shift + stale_rate + cached_tokens_priced_as_input
+            + other_parser_mistake + retry_amplification + stream_after_disconnect
+            + untracked_job + other_unledgered_attempt + window_boundary
+        ) as unexplained_recomputation_residual,
+        billed - gateway as unexplained_residual
+    from combined
+
+),
+
+causes as (
+
+    select
+        residuals.incident_id,
+        residuals.forecast,
+        residuals.recomputed,
+        residuals.gateway,
+        residuals.billed,
+        residuals.has_billing_export,
+        cause_rows.cause,
+        cause_rows.amount_usd,
+        cause_rows.evidence_count,
+        cause_rows.confidence
+    from residuals,
+        lateral (
+            values
+            (
+                'timezone_shift',
+                cast(timezone_shift as decimal(38, 18)),
+                coalesce(shifted_rows, 0),
+                case
+                    when is_alignment_verified then 'verified'
+                    when is_alignment_known then 'inferred'
+                    else 'unknown'
+                end
+            ),
+            (
+                'stale_rate', cast(stale_rate as decimal(38, 18)), coalesce(restated_rows, 0),
+                case when are_rates_verified then 'verified' else 'inferred' end
+            ),
+            (
+                'cached_tokens_priced_as_input',
+                cast(cached_tokens_priced_as_input as decimal(38, 18)),
+                coalesce(cached_attempts, 0), 'verified'
+            ),
+            (
+                'other_parser_mistake',
+                cast(other_parser_mistake as decimal(38, 18)),
+                coalesce(aligned_rows, 0),
+                'inferred'
+            ),
+            (
+                'retry_amplification',
+                cast(retry_amplification as decimal(38, 18)),
+                coalesce(retry_attempts, 0),
+                'verified'
+            ),
+            (
+                'stream_after_disconnect', cast(stream_after_disconnect as decimal(38, 18)),
+                coalesce(disconnect_attempts, 0), 'verified'
+            ),
+            (
+                'untracked_job',
+                cast(untracked_job as decimal(38, 18)),
+                coalesce(untracked_attempts, 0),
+                'verified'
+            ),
+            (
+                'other_unledgered_attempt', cast(other_unledgered_attempt as decimal(38, 18)),
+                coalesce(other_unledgered_attempts, 0), 'inferred'
+            ),
+            (
+                'window_boundary',
+                cast(window_boundary as decimal(38, 18)),
+                coalesce(boundary_attempts, 0),
+                'verified'
+            ),
+            (
+                'unexplained_recomputation_residual',
+                cast(unexplained_recomputation_residual as decimal(38, 18)),
+                coalesce(aligned_rows, 0), 'unknown'
+            ),
+            ('rounding', cast(rounding as decimal(38, 18)), coalesce(rounded_rows, 0), 'inferred'),
+            (
+                'minimum_charge',
+                cast(minimum_charge as decimal(38, 18)),
+                coalesce(minimum_rows, 0),
+                'inferred'
+            ),
+            (
+                'account_discount',
+                cast(account_discount as decimal(38, 18)),
+                coalesce(discounted_rows, 0),
+                'inferred'
+            ),
+            (
+                'unpriced_usage',
+                cast(unpriced_usage as decimal(38, 18)),
+                coalesce(rows_without_ratios, 0),
+                'unknown'
+            ),
+            (
+                'unexplained_residual', cast(unexplained_residual as decimal(38, 18)),
+                coalesce(non_usage_focus_rows, 0), 'unknown'
+            )
+        ) as cause_rows (cause, amount_usd, evidence_count, confidence)
+
+)
+
+select * from causes
