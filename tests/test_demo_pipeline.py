@@ -3,10 +3,7 @@ real `dbt build`; the staged evidence reproduces the generator's ground truth.""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,26 +11,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from cometrecon.demo import write_demo
-
-BIN = Path(sys.executable).parent
-
-
-def cometrecon(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COMETRECON_DB": str(db)}
-    return subprocess.run(
-        [str(BIN / "cometrecon"), *args], capture_output=True, text=True, env=env, check=False
-    )
-
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("demo")
-    summary = write_demo(root / "demo", seed=42)
-    db = root / "wh.duckdb"
-    completed = cometrecon("run", str(summary.landing_dir), db=db)
-    truth = json.loads(summary.ground_truth_path.read_text())
-    return {"db": db, "run": completed, "truth": truth, "landing": summary.landing_dir}
+def demo_run(demo_warehouse: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+    return demo_warehouse(42)
 
 
 def query(db: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -1,6 +1,8 @@
 -- The variance waterfall of every incident, from forecast to billed, in the fixed order
--- of the design: one row per incident × cause with its signed USD amount, the evidence
--- behind it and its confidence. By construction forecast + Σ amounts = billed.
+-- of the design: one row per incident × service label × cause with its signed USD
+-- amount, the evidence behind it and its confidence. By construction, for every incident
+-- and label, forecast + Σ amounts = billed (billing lines without a label fall under
+-- `unallocated`).
 with
 
 incidents as (
@@ -48,6 +50,12 @@ attempts as (
 focus as (
 
     select * from {{ ref('stg_billing__focus_charges') }}
+
+),
+
+aliases as (
+
+    select * from {{ ref('model_aliases') }}
 
 ),
 
@@ -136,6 +144,7 @@ ledger_steps as (
 
     select
         incident_id,
+        service_label,
         coalesce(sum(sheet_amount) filter (where is_in_window_as_read), 0) as forecast,
         coalesce(sum(sheet_amount) filter (where is_in_window_aligned), 0)
         - coalesce(sum(sheet_amount) filter (where is_in_window_as_read), 0) as timezone_shift,
@@ -163,7 +172,7 @@ ledger_steps as (
             where is_in_window_aligned
         ) as are_rates_verified
     from ledger_priced
-    group by incident_id
+    group by incident_id, service_label
 
 ),
 
@@ -173,6 +182,7 @@ attempt_costs as (
 
     select
         attempt_key,
+        any_value(priced_label) as priced_label,
         sum(amount_usd) as cost,
         count(*) filter (where amount_usd is null) as unpriced_dimensions
     from charges
@@ -185,6 +195,8 @@ attempts_in_incidents as (
     select
         incidents.incident_id,
         attempts.attempt_key,
+        coalesce(attempt_costs.priced_label, attempts.billed_label, attempts.service_label)
+            as service_label,
         attempts.capture_status,
         attempts.is_ledgered_attempt,
         attempts.has_gateway_ratios,
@@ -212,6 +224,7 @@ cache_effect as (
     -- what pricing cache reads and writes at the input rate would have added
     select
         attempts_in_incidents.incident_id,
+        attempts_in_incidents.service_label,
         sum(
             charges.amount_usd - charges.quantity * input_rates.usd_per_unit
         ) as cached_tokens_priced_as_input,
@@ -228,7 +241,7 @@ cache_effect as (
             and charges.sent_at >= input_rates.valid_from
             and (input_rates.valid_to is null or charges.sent_at < input_rates.valid_to)
     where attempts_in_incidents.is_ledgered_attempt and attempts_in_incidents.is_sent_in_window
-    group by attempts_in_incidents.incident_id
+    group by attempts_in_incidents.incident_id, attempts_in_incidents.service_label
 
 ),
 
@@ -236,6 +249,7 @@ attempt_steps as (
 
     select
         incident_id,
+        service_label,
         coalesce(sum(cost) filter (where is_ledgered_attempt and is_sent_in_window), 0)
             as ledgered_recomputed,
         count(*) filter (where is_ledgered_attempt and is_sent_in_window) as ledgered_attempts,
@@ -275,7 +289,7 @@ attempt_steps as (
         count(*) filter (where is_billed_in_window and unpriced_dimensions > 0)
             as unpriced_attempts
     from attempts_in_incidents
-    group by incident_id
+    group by incident_id, service_label
 
 ),
 
@@ -285,6 +299,7 @@ gateway_steps as (
 
     select
         incidents.incident_id,
+        gateway.billed_label as service_label,
         coalesce(sum(gateway.quota_usd), 0) as gateway,
         coalesce(sum(gateway.quota_usd - gateway.exact_quota_usd) filter (
             where gateway.has_ratios and not gateway.is_minimum_charge
@@ -306,7 +321,7 @@ gateway_steps as (
         on
             gateway.billed_at >= incidents.window_start
             and gateway.billed_at < incidents.window_end
-    group by incidents.incident_id
+    group by incidents.incident_id, gateway.billed_label
 
 ),
 
@@ -314,6 +329,7 @@ billed_steps as (
 
     select
         incidents.incident_id,
+        coalesce(aliases.service_label, nullif(focus.sku_id, ''), 'unallocated') as service_label,
         sum(focus.billed_cost) filter (where focus.billing_currency = 'USD') as billed,
         count(*) as focus_rows,
         count(*) filter (where focus.charge_category <> 'Usage') as non_usage_focus_rows,
@@ -323,16 +339,59 @@ billed_steps as (
         on
             focus.charge_period_start >= incidents.window_start
             and focus.charge_period_start < incidents.window_end
-    group by incidents.incident_id
+    left join aliases on focus.sku_id = aliases.alias
+    group by
+        incidents.incident_id,
+        coalesce(aliases.service_label, nullif(focus.sku_id, ''), 'unallocated')
 
 ),
 
----------- the waterfall
+---------- the waterfall, per incident and service label
+
+labels as (
+
+    select
+        incident_id,
+        service_label
+    from ledger_steps
+    union
+    select
+        incident_id,
+        service_label
+    from cache_effect
+    union
+    select
+        incident_id,
+        service_label
+    from attempt_steps
+    union
+    select
+        incident_id,
+        service_label
+    from gateway_steps
+    union
+    select
+        incident_id,
+        service_label
+    from billed_steps
+
+),
+
+has_export as (
+
+    select
+        incident_id,
+        bool_or(billed is not null) as has_billing_export
+    from billed_steps
+    group by incident_id
+
+),
 
 combined as (
 
     select
-        incidents.incident_id,
+        labels.incident_id,
+        labels.service_label,
         coalesce(ledger_steps.forecast, 0) as forecast,
         coalesce(ledger_steps.timezone_shift, 0) as timezone_shift,
         coalesce(ledger_steps.stale_rate, 0) as stale_rate,
@@ -356,21 +415,45 @@ combined as (
             coalesce(attempt_steps.recomputed, 0)
             - coalesce(attempt_steps.recomputed_with_gateway_ratios, 0)
         ) as unpriced_usage,
-        billed_steps.billed is not null as has_billing_export,
-        coalesce(billed_steps.billed, gateway_steps.gateway, 0) as billed,
-        ledger_steps.*,
+        coalesce(has_export.has_billing_export, false) as has_billing_export,
+        case
+            when has_export.has_billing_export then coalesce(billed_steps.billed, 0)
+            else coalesce(gateway_steps.gateway, 0)
+        end as billed,
+        ledger_steps.* exclude (incident_id, service_label, forecast, timezone_shift, stale_rate),
         cache_effect.cached_attempts,
-        attempt_steps.*,
-        gateway_steps.*,
+        attempt_steps.* exclude (
+            incident_id, service_label, retry_amplification, stream_after_disconnect,
+            untracked_job, other_unledgered_attempt, window_boundary, recomputed
+        ),
+        gateway_steps.* exclude (
+            incident_id, service_label, gateway, rounding, minimum_charge
+        ),
         billed_steps.focus_rows,
         billed_steps.non_usage_focus_rows,
         billed_steps.other_currency_rows
-    from incidents
-    left join ledger_steps on incidents.incident_id = ledger_steps.incident_id
-    left join cache_effect on incidents.incident_id = cache_effect.incident_id
-    left join attempt_steps on incidents.incident_id = attempt_steps.incident_id
-    left join gateway_steps on incidents.incident_id = gateway_steps.incident_id
-    left join billed_steps on incidents.incident_id = billed_steps.incident_id
+    from labels
+    left join has_export on labels.incident_id = has_export.incident_id
+    left join ledger_steps
+        on
+            labels.incident_id = ledger_steps.incident_id
+            and labels.service_label = ledger_steps.service_label
+    left join cache_effect
+        on
+            labels.incident_id = cache_effect.incident_id
+            and labels.service_label = cache_effect.service_label
+    left join attempt_steps
+        on
+            labels.incident_id = attempt_steps.incident_id
+            and labels.service_label = attempt_steps.service_label
+    left join gateway_steps
+        on
+            labels.incident_id = gateway_steps.incident_id
+            and labels.service_label = gateway_steps.service_label
+    left join billed_steps
+        on
+            labels.incident_id = billed_steps.incident_id
+            and labels.service_label = billed_steps.service_label
 
 ),
 
@@ -393,6 +476,7 @@ causes as (
 
     select
         residuals.incident_id,
+        residuals.service_label,
         residuals.forecast,
         residuals.recomputed,
         residuals.gateway,

@@ -1,0 +1,119 @@
+-- Every rate we know, per service label × dimension × source, with its validity interval
+-- [valid_from, valid_to) and its confidence: captured catalog snapshots (verified), the
+-- internal rate sheet (what the forecast used), and rates inferred from the gateway's
+-- own ratios (list price = 2 × model_ratio USD per 1M input tokens; inferred).
+with
+
+catalog as (
+
+    select * from {{ ref('int_catalog_rates_intervals') }}
+
+),
+
+sheet as (
+
+    select * from {{ ref('int_rate_sheet_intervals') }}
+
+),
+
+gateway as (
+
+    select * from {{ ref('int_gateway_requests_deduplicated') }}
+
+),
+
+gateway_ratios as (
+
+    select
+        billed_label as service_label,
+        model_ratio_exact,
+        completion_ratio_exact,
+        cache_ratio_exact,
+        cache_creation_ratio_exact,
+        min(billed_at) as first_seen_at,
+        max(billed_at) as last_seen_at
+    from gateway
+    where has_ratios and model_price_usd is null
+    group by all
+
+),
+
+gateway_rates as (
+
+    select
+        gateway_ratios.service_label,
+        dimension_ratios.dimension,
+        cast(
+            2 * gateway_ratios.model_ratio_exact * dimension_ratios.multiplier as decimal(38, 12)
+        ) as published_rate,
+        gateway_ratios.first_seen_at,
+        gateway_ratios.last_seen_at
+    from gateway_ratios,
+        lateral (
+            values
+            ('input', cast(1 as decimal(18, 8))),
+            ('output', completion_ratio_exact),
+            ('input_cache_read', cache_ratio_exact),
+            ('input_cache_write', cache_creation_ratio_exact)
+        ) as dimension_ratios (dimension, multiplier)
+    where dimension_ratios.multiplier is not null and dimension_ratios.multiplier <> 0
+
+),
+
+unioned as (
+
+    select
+        rate_interval_key as pricing_rate_key,
+        service_label,
+        dimension,
+        'catalog_snapshot' as rate_source_kind,
+        cast(published_rate as decimal(38, 12)) as published_rate,
+        cast(unit_size as decimal(38, 0)) as unit_size,
+        usd_per_unit,
+        currency,
+        valid_from,
+        valid_to,
+        source_url as rate_source,
+        captured_at,
+        rate_confidence
+    from catalog
+    union all
+    select
+        rate_interval_key as pricing_rate_key,
+        service_label,
+        dimension,
+        'rate_sheet' as rate_source_kind,
+        cast(published_rate as decimal(38, 12)) as published_rate,
+        cast(unit_size as decimal(38, 0)) as unit_size,
+        usd_per_unit,
+        currency,
+        valid_from,
+        valid_to,
+        rate_source,
+        null as captured_at,
+        -- what the forecast used: a claim about the sheet, not about the price
+        'inferred' as rate_confidence
+    from sheet
+    union all
+    select
+        md5(
+            'gateway_ratio:' || service_label || ':' || dimension || ':' || published_rate
+            || ':' || first_seen_at
+        ) as pricing_rate_key,
+        service_label,
+        dimension,
+        'gateway_ratio' as rate_source_kind,
+        published_rate,
+        cast(1000000 as decimal(38, 0)) as unit_size,
+        {{ rate_per_unit('published_rate', 1000000) }} as usd_per_unit,
+        'USD' as currency,
+        first_seen_at as valid_from,
+        null as valid_to,
+        'gateway log ratios (2 × model_ratio × dimension ratio per 1M tokens)' as rate_source,
+        null as captured_at,
+        'inferred' as rate_confidence
+    from gateway_rates
+
+)
+
+select * from unioned
