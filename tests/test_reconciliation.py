@@ -4,12 +4,20 @@ closes exactly, and the same holds on a second seed with other cause sizes."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+from conftest import BIN, cometrecon
+
+PROJECT = Path(__file__).resolve().parents[1]
 
 SEEDS = (42, 7)
 
@@ -127,3 +135,73 @@ def test_charge_variance_ties_out_to_the_paths(demo: dict[str, Any]) -> None:
         "select sum(recomputed_usd) from marts.fct_charge_variance where dimension <> 'all'",
     )[0]
     assert dimension_total == recomputed
+
+
+def test_undeclared_ledger_timezone_is_inferred_from_the_gateway_profile(
+    demo_warehouse: Callable[[int], dict[str, Any]], tmp_path: Path
+) -> None:
+    """Without the sidecar the ledger's offset is found by matching hourly profiles and
+    the timezone shift is still attributed, labelled `inferred` instead of `verified`."""
+    source = demo_warehouse(42)["landing"]
+    landing = tmp_path / "landing"
+    shutil.copytree(source, landing)
+    for sidecar in (landing / "usage_ledger").glob("*.sidecar.json"):
+        sidecar.unlink()
+    db = tmp_path / "wh.duckdb"
+    completed = cometrecon("run", str(landing), db=db)
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    offsets = query(
+        db,
+        "select distinct time_alignment_confidence, inferred_offset_hours "
+        "from intermediate.int_ledger_buckets_aligned",
+    )
+    assert offsets == [("inferred", 2)]  # Europe/Berlin in May, found from the data
+    truth = {
+        a["cause"]: Decimal(a["amount_usd"]) for a in demo_warehouse(42)["truth"]["attribution"]
+    }
+    ((amount, confidence),) = query(
+        db,
+        "select amount_usd, confidence from marts.fct_variance_attribution where cause = 'timezone_shift'",
+    )
+    assert within(amount, truth["timezone_shift"]) and confidence == "inferred"
+
+
+def test_dbt_docs_generate_documents_the_marts(
+    demo_warehouse: Callable[[int], dict[str, Any]], tmp_path: Path
+) -> None:
+    db = demo_warehouse(42)["db"]
+    env = {**os.environ, "COMETRECON_DB": str(db), "DO_NOT_TRACK": "1"}
+    completed = subprocess.run(
+        [str(BIN / "dbt"), "docs", "generate", "--target-path", str(tmp_path / "target")],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    marts = {
+        n["metadata"]["name"]
+        for n in catalog["nodes"].values()
+        if n["metadata"]["schema"] == "marts"
+    }
+    assert {
+        "fct_variance_attribution",
+        "fct_computation_paths",
+        "fct_charge_variance",
+        "fct_attempt_charges",
+        "dim_pricing_rates",
+        "dim_service_labels",
+        "dim_incident_windows",
+    } <= marts
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model" and node["config"].get("schema") == "marts":
+            assert node["config"]["contract"]["enforced"], node["name"]
+            assert node["description"], node["name"]
+            assert all(c["description"] for c in node["columns"].values()), node["name"]
+    assert {e["name"] for e in manifest["exposures"].values()} == {
+        "reconciliation_record",
+        "incident_report",
+    }
