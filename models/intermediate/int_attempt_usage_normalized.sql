@@ -23,6 +23,15 @@ gateway as (
 
 ),
 
+per_request_labels as (
+
+    -- labels the catalog prices per call: each billed attempt is one `request` unit
+    select distinct service_label
+    from {{ ref('int_catalog_rates_intervals') }}
+    where dimension = 'request' and published_rate is not null
+
+),
+
 from_response as (
 
     select
@@ -79,11 +88,24 @@ from_server_log as (
 
 ),
 
-wide as (
+usage_by_source as (
 
     select * from from_response
     union all
     select * from from_server_log
+
+),
+
+wide as (
+
+    select
+        usage_by_source.*,
+        case when per_request_labels.service_label is not null then 1 else 0 end
+            as request_quantity
+    from usage_by_source
+    inner join attempts on usage_by_source.attempt_key = attempts.attempt_key
+    left join per_request_labels
+        on coalesce(attempts.billed_label, attempts.service_label) = per_request_labels.service_label
 
 ),
 

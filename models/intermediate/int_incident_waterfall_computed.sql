@@ -71,6 +71,7 @@ ledger_in_incidents as (
         ledger.time_alignment_confidence,
         ledger.input_tokens,
         ledger.output_tokens,
+        ledger.request_count,
         ledger.bucket_start_as_read >= incidents.window_start
         and ledger.bucket_start_as_read < incidents.window_end as is_in_window_as_read,
         ledger.bucket_start_utc >= incidents.window_start
@@ -103,7 +104,7 @@ ledger_quantities as (
         quantity
     from (
         unpivot ledger_in_incidents
-        on input_tokens as input, output_tokens as output
+        on input_tokens as input, output_tokens as output, request_count as request
         into name dimension value quantity
     )
 
@@ -116,8 +117,11 @@ ledger_priced as (
         sheet_rates.usd_per_unit as sheet_usd_per_unit,
         catalog_rates.usd_per_unit as verified_usd_per_unit,
         catalog_rates.rate_confidence,
-        ledger_quantities.quantity * sheet_rates.usd_per_unit as sheet_amount,
-        ledger_quantities.quantity * catalog_rates.usd_per_unit as verified_amount
+        -- a dimension the sheet does not price was forecast at zero; one without a
+        -- verified rate keeps the sheet's, so forecast + shift + stale = aligned exactly
+        ledger_quantities.quantity * coalesce(sheet_rates.usd_per_unit, 0) as sheet_amount,
+        ledger_quantities.quantity
+        * coalesce(catalog_rates.usd_per_unit, sheet_rates.usd_per_unit, 0) as verified_amount
     from ledger_quantities
     left join sheet_rates
         on
