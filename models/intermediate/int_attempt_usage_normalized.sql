@@ -105,7 +105,9 @@ wide as (
     from usage_by_source
     inner join attempts on usage_by_source.attempt_key = attempts.attempt_key
     left join per_request_labels
-        on coalesce(attempts.billed_label, attempts.service_label) = per_request_labels.service_label
+        on
+            coalesce(attempts.billed_label, attempts.service_label)
+            = per_request_labels.service_label
 
 ),
 
