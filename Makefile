@@ -15,7 +15,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: help setup demo test lint format pytest dbt-build lock clean
+.PHONY: help setup demo test lint format pytest chromium lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,12 +33,21 @@ demo: setup  ## write a demo landing folder and run the main job on it
 	$(BIN)/cometrecon demo $(DEMO_DIR) --seed $(SEED)
 	$(BIN)/cometrecon run $(DEMO_DIR)/landing
 	@echo "demo landing folder: $(DEMO_DIR)/landing   ground truth: $(DEMO_DIR)/ground_truth.json"
+	@echo "incident outputs: reports/<incident_id>/ (reconciliation_record.json, support_packet.md, closure.md, report.html)"
 	@echo "warehouse: warehouse/cometrecon.duckdb   (try: $(BIN)/python -c \"import duckdb; print(duckdb.connect('warehouse/cometrecon.duckdb', read_only=True).sql('show all tables'))\")"
 
-test: setup lint pytest  ## lint, then every test (pytest runs dbt build on demo data)
+test: setup lint chromium pytest  ## lint, then every test (pytest runs dbt build on demo data)
 
 pytest: setup
 	$(BIN)/pytest -q
+
+# Debian's chromium renders report.html in a test; installed when we are root (CI is).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "could not install chromium: the report rendering test will be skipped"; \
+	  else echo "chromium missing (sudo apt-get install chromium): the report rendering test will be skipped"; fi; }
 
 lint: setup  ## ruff, mypy and sqlfluff
 	$(BIN)/ruff check ingest cometrecon tests

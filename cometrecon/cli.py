@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cometrecon.paths import project_dir, warehouse_path
+from cometrecon.paths import default_reports_dir, project_dir, warehouse_path
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
@@ -33,11 +33,46 @@ def command_run(args: argparse.Namespace) -> int:
         print("cometrecon run: dbt build failed (see above)", file=sys.stderr)
         return EXIT_FAILED
     print(f"warehouse: {db_path}")
+    _write_reports(db_path, Path(args.reports))
     if ingest_status != EXIT_OK:
         print(
             "cometrecon run: some files were rejected (see REJECTED lines above)", file=sys.stderr
         )
     return ingest_status
+
+
+def _write_reports(db_path: Path, reports_dir: Path, incident_id: str | None = None) -> None:
+    from cometrecon.reports import write_all_incidents, write_incident_outputs
+
+    written = (
+        {incident_id: write_incident_outputs(db_path, incident_id, reports_dir)}
+        if incident_id
+        else write_all_incidents(db_path, reports_dir)
+    )
+    if not written:
+        print(
+            "no incident definitions landed: no reports written (add a YAML file under incidents/)"
+        )
+    for incident, paths in written.items():
+        print(f"reports for {incident}:")
+        for path in paths:
+            print(f"  {path}")
+
+
+def command_report(args: argparse.Namespace) -> int:
+    db_path = Path(args.db) if args.db else warehouse_path()
+    if not db_path.exists():
+        print(
+            f"cometrecon report: no warehouse at {db_path}; run `cometrecon run LANDING_DIR` first",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    try:
+        _write_reports(db_path, Path(args.reports), args.incident_id)
+    except KeyError as error:
+        print(f"cometrecon report: {error.args[0]}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def command_demo(args: argparse.Namespace) -> int:
@@ -68,7 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--db", help="DuckDB file (default: $COMETRECON_DB or warehouse/cometrecon.duckdb)"
     )
+    run.add_argument(
+        "--reports", default=str(default_reports_dir()), help="where reports/<incident_id>/ go"
+    )
     run.set_defaults(handler=command_run)
+
+    report = sub.add_parser(
+        "report", help="write one incident's record, support packet, closure and report"
+    )
+    report.add_argument("incident_id")
+    report.add_argument(
+        "--db", help="DuckDB file (default: $COMETRECON_DB or warehouse/cometrecon.duckdb)"
+    )
+    report.add_argument(
+        "--reports", default=str(default_reports_dir()), help="where reports/<incident_id>/ go"
+    )
+    report.set_defaults(handler=command_report)
 
     demo = sub.add_parser("demo", help="write a demo landing folder and its ground truth")
     demo.add_argument("out_dir", help="writes OUT_DIR/landing/ and OUT_DIR/ground_truth.json")

@@ -20,3 +20,9 @@ def warehouse_path() -> Path:
     if configured:
         return Path(configured).resolve()
     return project_dir() / "warehouse" / "cometrecon.duckdb"
+
+
+def default_reports_dir() -> Path:
+    """Where incident outputs go; `COMETRECON_REPORTS` overrides `reports/` in the project."""
+    configured = os.environ.get("COMETRECON_REPORTS")
+    return Path(configured).resolve() if configured else project_dir() / "reports"

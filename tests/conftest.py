@@ -17,8 +17,14 @@ from cometrecon.demo import write_demo
 BIN = Path(sys.executable).parent
 
 
-def cometrecon(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COMETRECON_DB": str(db)}
+def cometrecon(
+    *args: str, db: Path, reports: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "COMETRECON_DB": str(db),
+        "COMETRECON_REPORTS": str(reports or db.parent / "reports"),
+    }
     return subprocess.run(
         [str(BIN / "cometrecon"), *args], capture_output=True, text=True, env=env, check=False
     )
@@ -34,9 +40,10 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], 
             root = tmp_path_factory.mktemp(f"demo{seed}")
             summary = write_demo(root / "demo", seed=seed)
             db = root / "wh.duckdb"
-            completed = cometrecon("run", str(summary.landing_dir), db=db)
+            completed = cometrecon("run", str(summary.landing_dir), db=db, reports=root / "reports")
             built[seed] = {
                 "db": db,
+                "reports": root / "reports",
                 "run": completed,
                 "truth": json.loads(summary.ground_truth_path.read_text()),
                 "landing": summary.landing_dir,

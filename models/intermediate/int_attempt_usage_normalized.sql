@@ -113,13 +113,17 @@ wide as (
 
 unpivoted as (
 
-    unpivot wide
-    on
-    input_quantity as input,
-    input_cache_read_quantity as input_cache_read,
-    input_cache_write_quantity as input_cache_write,
-    output_quantity as output
-    into name dimension value quantity
+    -- include nulls: a dimension the usage object lacks is `unavailable`, never silent
+    select * from wide
+    unpivot include nulls (
+        quantity for dimension in (
+            input_quantity as input,
+            input_cache_read_quantity as input_cache_read,
+            input_cache_write_quantity as input_cache_write,
+            output_quantity as output,
+            request_quantity as request
+        )
+    )
 
 ),
 

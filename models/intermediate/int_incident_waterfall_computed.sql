@@ -173,7 +173,9 @@ ledger_steps as (
         bool_and(time_alignment_confidence = 'verified') as is_alignment_verified,
         bool_and(time_alignment_confidence in ('verified', 'inferred')) as is_alignment_known,
         bool_and(coalesce(rate_confidence, 'unknown') = 'verified') filter (
-            where is_in_window_aligned
+            where
+            is_in_window_aligned
+            and (sheet_usd_per_unit is not null or verified_usd_per_unit is not null)
         ) as are_rates_verified
     from ledger_priced
     group by incident_id, service_label
@@ -420,9 +422,11 @@ combined as (
             - coalesce(attempt_steps.recomputed_with_gateway_ratios, 0)
         ) as unpriced_usage,
         coalesce(has_export.has_billing_export, false) as has_billing_export,
+        -- both branches exact to the same scale: a mixed CASE would round to the coarser one
         case
-            when has_export.has_billing_export then coalesce(billed_steps.billed, 0)
-            else coalesce(gateway_steps.gateway, 0)
+            when has_export.has_billing_export
+                then cast(coalesce(billed_steps.billed, 0) as decimal(38, 18))
+            else cast(coalesce(gateway_steps.gateway, 0) as decimal(38, 18))
         end as billed,
         ledger_steps.* exclude (incident_id, service_label, forecast, timezone_shift, stale_rate),
         cache_effect.cached_attempts,

@@ -71,7 +71,11 @@ priced as (
         coalesce(in_force.usd_per_unit, first_snapshot.usd_per_unit) as usd_per_unit,
         case
             when in_force.usd_per_unit is not null then in_force.rate_confidence
-            when first_snapshot.usd_per_unit is not null then 'inferred'
+            -- assumed unchanged since before its capture: never stronger than inferred
+            when
+                first_snapshot.usd_per_unit is not null
+                and first_snapshot.rate_confidence = 'verified'
+                then 'inferred'
             else 'unknown'
         end as rate_confidence,
         coalesce(in_force.source_url, first_snapshot.source_url) as rate_source_url,
