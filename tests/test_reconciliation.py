@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -205,3 +206,88 @@ def test_dbt_docs_generate_documents_the_marts(
         "reconciliation_record",
         "incident_report",
     }
+
+
+def test_a_request_billed_as_another_label_is_repriced_as_alias_mismatch(
+    demo_warehouse: Callable[[int], dict[str, Any]], tmp_path: Path
+) -> None:
+    """The gateway bills some gpt-4.1 requests as gpt-4o-mini: the repricing of the
+    ledgered ones is `pricing_source_mismatch / alias_mismatch`, computed here
+    independently from the files, and the waterfall still closes exactly."""
+    built = demo_warehouse(42)
+    landing = tmp_path / "landing"
+    shutil.copytree(built["landing"], landing)
+    page = landing / "gateway_logs" / "log_self_2026-05-11T08.json"
+    document = json.loads(page.read_text())
+    realiased = set()
+    for item in document["data"]["items"]:
+        if item["model_name"] == "gpt-4.1" and item["type"] == 2:
+            item["model_name"] = "gpt-4o-mini"
+            realiased.add(item["request_id"])
+    page.write_text(json.dumps(document))
+    assert len(realiased) > 50
+
+    rates = {
+        m: {d: Decimal(r) for d, r in dims.items()}
+        for m, dims in built["truth"]["rates"]["verified"].items()
+    }
+    attempts = [
+        json.loads(line)
+        for path in sorted((landing / "app_requests").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
+    final_success: dict[str, int] = {}
+    for a in attempts:
+        ok = (
+            a["http_status"]
+            and 200 <= a["http_status"] < 300
+            and a["usage"]
+            and not a["client_disconnected"]
+        )
+        if ok:
+            final_success[a["request_id"]] = max(
+                final_success.get(a["request_id"], 0), a["attempt"]
+            )
+    expected = Decimal(0)
+    for a in attempts:
+        if (
+            a["cometapi_request_id"] not in realiased
+            or final_success.get(a["request_id"]) != a["attempt"]
+        ):
+            continue
+        sent = datetime.fromisoformat(a["sent_at"])
+        if not datetime(2026, 5, 11, 8, tzinfo=UTC) <= sent < datetime(2026, 5, 11, 10, tzinfo=UTC):
+            continue
+        usage = a["usage"]
+        cached = usage.get("prompt_tokens_details", {}).get("cached_tokens", 0)
+        quantities = {
+            "input": usage["prompt_tokens"] - cached,
+            "input_cache_read": cached,
+            "output": usage["completion_tokens"],
+        }
+        for dimension, quantity in quantities.items():
+            expected += (
+                quantity
+                * (rates["gpt-4o-mini"][dimension] - rates["gpt-4.1"][dimension])
+                / 1_000_000
+            )
+    assert expected < 0
+
+    db = tmp_path / "wh.duckdb"
+    completed = cometrecon("run", str(landing), db=db)
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    ((amount, evidence, variance_class),) = query(
+        db,
+        "select amount_usd, evidence_count, variance_class from marts.fct_variance_attribution "
+        "where cause = 'alias_mismatch'",
+    )
+    assert variance_class == "pricing_source_mismatch" and evidence > 0
+    assert abs(amount - expected) <= Decimal("0.000001"), (amount, expected)
+    ((forecast, billed),) = query(
+        db,
+        "select max(amount_a_usd) filter (where path_a = 'forecast'), "
+        "max(amount_b_usd) filter (where path_b = 'billed') from marts.fct_computation_paths",
+    )
+    (attributed,) = query(db, "select sum(amount_usd) from marts.fct_variance_attribution")[0]
+    assert forecast + attributed == billed

@@ -251,6 +251,32 @@ cache_effect as (
 
 ),
 
+alias_effect as (
+
+    -- a ledgered attempt billed as another label than requested: the repricing it caused
+    select
+        attempts_in_incidents.incident_id,
+        attempts_in_incidents.service_label,
+        sum(
+            charges.amount_usd - charges.quantity * requested_rates.usd_per_unit
+        ) as alias_mismatch,
+        count(distinct charges.attempt_key) as realiased_attempts
+    from attempts_in_incidents
+    inner join charges
+        on
+            attempts_in_incidents.attempt_key = charges.attempt_key
+            and charges.requested_label <> charges.priced_label
+    inner join catalog_rates as requested_rates
+        on
+            charges.requested_label = requested_rates.service_label
+            and charges.dimension = requested_rates.dimension
+            and charges.sent_at >= requested_rates.valid_from
+            and (requested_rates.valid_to is null or charges.sent_at < requested_rates.valid_to)
+    where attempts_in_incidents.is_ledgered_attempt and attempts_in_incidents.is_sent_in_window
+    group by attempts_in_incidents.incident_id, attempts_in_incidents.service_label
+
+),
+
 attempt_steps as (
 
     select
@@ -404,7 +430,10 @@ combined as (
         coalesce(cache_effect.cached_tokens_priced_as_input, 0) as cached_tokens_priced_as_input,
         coalesce(attempt_steps.ledgered_recomputed, 0)
         - coalesce(ledger_steps.aligned_at_verified_rates, 0)
-        - coalesce(cache_effect.cached_tokens_priced_as_input, 0) as other_parser_mistake,
+        - coalesce(cache_effect.cached_tokens_priced_as_input, 0)
+        - coalesce(alias_effect.alias_mismatch, 0) as other_parser_mistake,
+        coalesce(alias_effect.alias_mismatch, 0) as alias_mismatch,
+        coalesce(alias_effect.realiased_attempts, 0) as realiased_attempts,
         coalesce(attempt_steps.retry_amplification, 0) as retry_amplification,
         coalesce(attempt_steps.stream_after_disconnect, 0) as stream_after_disconnect,
         coalesce(attempt_steps.untracked_job, 0) as untracked_job,
@@ -450,6 +479,10 @@ combined as (
         on
             labels.incident_id = cache_effect.incident_id
             and labels.service_label = cache_effect.service_label
+    left join alias_effect
+        on
+            labels.incident_id = alias_effect.incident_id
+            and labels.service_label = alias_effect.service_label
     left join attempt_steps
         on
             labels.incident_id = attempt_steps.incident_id
@@ -471,7 +504,7 @@ residuals as (
         *,
         recomputed
         - (
-            forecast + timezone_shift + stale_rate + cached_tokens_priced_as_input
+            forecast + timezone_shift + stale_rate + alias_mismatch + cached_tokens_priced_as_input
             + other_parser_mistake + retry_amplification + stream_after_disconnect
             + untracked_job + other_unledgered_attempt + window_boundary
         ) as unexplained_recomputation_residual,
@@ -510,6 +543,10 @@ causes as (
             (
                 'stale_rate', cast(stale_rate as decimal(38, 18)), coalesce(restated_rows, 0),
                 case when are_rates_verified then 'verified' else 'inferred' end
+            ),
+            (
+                'alias_mismatch', cast(alias_mismatch as decimal(38, 18)),
+                realiased_attempts, 'verified'
             ),
             (
                 'cached_tokens_priced_as_input',
