@@ -53,12 +53,12 @@ lint: setup  ## ruff, mypy and sqlfluff
 	$(BIN)/ruff check ingest cometrecon tests
 	$(BIN)/ruff format --check ingest cometrecon tests
 	$(BIN)/mypy
-	$(BIN)/sqlfluff lint models macros tests --processes 2
+	$(BIN)/sqlfluff lint models macros tests/dbt --processes 2
 
 format: setup  ## apply ruff and sqlfluff fixes
 	$(BIN)/ruff check --fix ingest cometrecon tests
 	$(BIN)/ruff format ingest cometrecon tests
-	$(BIN)/sqlfluff fix models macros tests --processes 2
+	$(BIN)/sqlfluff fix models macros tests/dbt --processes 2
 
 lock: setup  ## re-resolve requirements.in into exact pins
 	$(BIN)/python -m pip install --quiet -r requirements.in

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cometrecon.lock import WarehouseBusy, warehouse_lock
 from cometrecon.paths import default_reports_dir, project_dir, warehouse_path
 
 EXIT_OK = 0
@@ -21,19 +22,22 @@ def _ingest(landing_dir: Path, db_path: Path) -> int:
 
 
 def command_ingest(args: argparse.Namespace) -> int:
-    return _ingest(Path(args.landing_dir), Path(args.db) if args.db else warehouse_path())
+    db_path = Path(args.db) if args.db else warehouse_path()
+    with warehouse_lock(db_path, args.wait):
+        return _ingest(Path(args.landing_dir), db_path)
 
 
 def command_run(args: argparse.Namespace) -> int:
     from cometrecon.dbt_runner import run_dbt
 
     db_path = Path(args.db) if args.db else warehouse_path()
-    ingest_status = _ingest(Path(args.landing_dir), db_path)
-    if run_dbt(["build"], db_path) != 0:
-        print("cometrecon run: dbt build failed (see above)", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"warehouse: {db_path}")
-    _write_reports(db_path, Path(args.reports))
+    with warehouse_lock(db_path, args.wait):
+        ingest_status = _ingest(Path(args.landing_dir), db_path)
+        if run_dbt(["build"], db_path) != 0:
+            print("cometrecon run: dbt build failed (see above)", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"warehouse: {db_path}")
+        _write_reports(db_path, Path(args.reports))
     if ingest_status != EXIT_OK:
         print(
             "cometrecon run: some files were rejected (see REJECTED lines above)", file=sys.stderr
@@ -68,7 +72,8 @@ def command_report(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILED
     try:
-        _write_reports(db_path, Path(args.reports), args.incident_id)
+        with warehouse_lock(db_path, args.wait):
+            _write_reports(db_path, Path(args.reports), args.incident_id)
     except KeyError as error:
         print(f"cometrecon report: {error.args[0]}", file=sys.stderr)
         return EXIT_FAILED
@@ -96,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--db", help="DuckDB file (default: $COMETRECON_DB or warehouse/cometrecon.duckdb)"
     )
+    ingest.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        help="seconds to wait for a busy warehouse (default 300)",
+    )
     ingest.set_defaults(handler=command_ingest)
 
     run = sub.add_parser("run", help="ingest, dbt build, validate and report")
@@ -105,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--reports", default=str(default_reports_dir()), help="where reports/<incident_id>/ go"
+    )
+    run.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        help="seconds to wait for a busy warehouse (default 300)",
     )
     run.set_defaults(handler=command_run)
 
@@ -117,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "--reports", default=str(default_reports_dir()), help="where reports/<incident_id>/ go"
+    )
+    report.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        help="seconds to wait for a busy warehouse (default 300)",
     )
     report.set_defaults(handler=command_report)
 
@@ -135,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except FileNotFoundError as error:
+        print(f"cometrecon: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except WarehouseBusy as error:
         print(f"cometrecon: {error}", file=sys.stderr)
         return EXIT_FAILED
 
