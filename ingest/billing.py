@@ -20,6 +20,7 @@ from ingest.readers import (
     load_json_document,
     records_from_python,
 )
+from ingest.sanitize import CREDENTIAL_KEYS
 from ingest.source import SourceFile
 
 STREAM = "billing"
@@ -74,6 +75,7 @@ def focus_table(extension_columns: tuple[str, ...] = ()) -> StreamTable:
     pairs = ", ".join(f'{sql_quote(c)}, r."{c}"' for c in extension_columns)
     extensions = f"json_object({pairs})" if pairs else "null"
     return StreamTable(
+        content_keys=CREDENTIAL_KEYS,
         table="focus_charges",
         description="One row per FOCUS 1.2 charge line.",
         fields=(*_FOCUS_FIELDS, Field("extensions_json", "json", source=extensions)),
@@ -82,6 +84,7 @@ def focus_table(extension_columns: tuple[str, ...] = ()) -> StreamTable:
 
 
 BALANCE_TABLE = StreamTable(
+    content_keys=CREDENTIAL_KEYS,
     table="balance_daily_quota",
     description="One row per day × token from the balance query's daily_quota.",
     fields=(
@@ -98,6 +101,7 @@ BALANCE_TABLE = StreamTable(
 )
 
 BILLING_USAGE_TABLE = StreamTable(
+    content_keys=CREDENTIAL_KEYS,
     table="billing_usage",
     description="One row per /v1/dashboard/billing/usage response (total_usage in cents).",
     fields=(

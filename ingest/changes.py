@@ -8,12 +8,13 @@ import pyarrow as pa
 
 from ingest.fields import Field, StreamTable
 from ingest.readers import Format, RejectedFile, csv_records
-from ingest.sanitize import redact_sql
+from ingest.sanitize import CREDENTIAL_KEYS, redact_sql
 from ingest.source import SourceFile
 
 STREAM = "changes"
 
 TABLE = StreamTable(
+    content_keys=CREDENTIAL_KEYS,
     table="changes",
     description="One row per recorded change.",
     fields=(

@@ -9,11 +9,13 @@ import pyarrow as pa
 
 from ingest.fields import Field, StreamTable
 from ingest.readers import Format, RejectedFile, load_yaml_document, records_from_python
+from ingest.sanitize import CREDENTIAL_KEYS
 from ingest.source import SourceFile
 
 STREAM = "contracts"
 
 CONTRACT_TABLE = StreamTable(
+    content_keys=CREDENTIAL_KEYS,
     table="api_contracts",
     description="One row per captured API-contract snapshot.",
     fields=(
@@ -31,6 +33,7 @@ CONTRACT_TABLE = StreamTable(
 )
 
 ENDPOINT_TABLE = StreamTable(
+    content_keys=CREDENTIAL_KEYS,
     table="api_contract_endpoints",
     description="One row per endpoint of a contract snapshot.",
     fields=(

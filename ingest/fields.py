@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ingest.sanitize import redact_sql
+from ingest.sanitize import CONTENT_KEYS, redact_sql
 
 Kind = Literal["int", "decimal", "bool", "text", "json", "timestamptz", "timestamp", "date", "list"]
 
@@ -149,6 +149,9 @@ class StreamTable:
     derived: tuple[tuple[str, str], ...] = ()
     """(name, SQL over `r` and nested aliases) computed once per record, so an expensive
     value (a fingerprinted payload) is not re-parsed by every field that reads it."""
+    content_keys: frozenset[str] = CONTENT_KEYS
+    """Keys whose values are removed from a quarantined row's text; streams without prompt
+    content keep their values (a rejected price stays readable)."""
     redact_text: bool = True
     """Redact keys, tokens and e-mail addresses in every text and JSON column. The two
     high-volume streams turn this off and redact their free-text columns explicitly."""
@@ -209,6 +212,17 @@ def typed_rows_sql(table: StreamTable, source_relation: str) -> str:
         cond, reason = f.type_error(raw_name, f'"{f.name}"')
         if reason:
             checks.append((cond, f.name, reason))
+        if f.kind == "decimal":
+            # DECIMAL(38, 12) would round 0.0000000000004 to 0: refuse rather than round
+            checks.append(
+                (
+                    f'coalesce(try_cast(trim({raw_name}) as DECIMAL(38, 24)) <> "{f.name}", false)',
+                    f.name,
+                    "'more than 12 decimal places (would be rounded): ' || left("
+                    + raw_name
+                    + ", 40)",
+                )
+            )
         for condition, message in f.checks:
             bound = condition.replace("{v}", f'"{f.name}"')
             checks.append((f'"{f.name}" is not null and not ({bound})', f.name, message))

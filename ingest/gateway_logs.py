@@ -7,6 +7,7 @@ The log `id` is `id % 1024` and never a key: rows join on `request_id`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,7 +56,18 @@ TABLE = StreamTable(
     nested=(Nested("o", 'r."other"'),),
     fields=(
         Field("log_id_mod_1024", "int", path="id"),
-        Field("created_at", "timestamptz", source=_CREATED_AT, required=True),
+        Field(
+            "created_at",
+            "timestamptz",
+            source=_CREATED_AT,
+            required=True,
+            checks=(
+                (
+                    "{v} between '2000-01-01'::TIMESTAMPTZ and '2100-01-01'::TIMESTAMPTZ",
+                    "'created_at out of range (unix milliseconds instead of seconds?)'",
+                ),
+            ),
+        ),
         Field(
             "log_type",
             "int",
@@ -144,6 +156,9 @@ _ITEM_LOCATIONS = (
 )
 
 
+_RECORD_KEYS = re.compile(rb'^\{\s*"(request_id|created_at|time|id|type)"')
+
+
 def _document_items(con: duckdb.DuckDBPyConnection, path: Path, gzipped: bool) -> pa.Table:
     """Items of a log page or a list of log records, one record per item."""
     with open_text_bytes(path, gzipped) as handle:
@@ -152,29 +167,44 @@ def _document_items(con: duckdb.DuckDBPyConnection, path: Path, gzipped: bool) -
         raise RejectedFile("empty file")
     locations = _ITEM_LOCATIONS[:1] if head.startswith(b"[") else _ITEM_LOCATIONS[1:]
     max_size = max(_document_size(path, gzipped) + 1024, 1 << 20)
-    for _, items, options in locations:
-        query = f"""
-            select unnest(range(1, len({items}) + 1))::BIGINT as _row_number,
-                   unnest({items})::VARCHAR as _line
-            from read_json(?, format = 'unstructured', {options}, maximum_object_size = ?)
-            where {items} is not null
-        """
-        try:
-            table = con.sql(query, params=[str(path), max_size]).to_arrow_table()
-        except duckdb.InvalidInputException as error:
-            message = str(error).splitlines()[0]
-            if "transform error" in message.lower():
-                continue  # the items are elsewhere in this document
-            raise RejectedFile(f"malformed JSON document: {message}") from error
-        except duckdb.Error as error:
-            raise RejectedFile(
-                f"cannot read JSON document: {str(error).splitlines()[0]}"
-            ) from error
-        if table.num_rows or items != "data.items":
-            return table
+    # Probing runs on its own cursor: a failed probe must not abort the file's transaction,
+    # and the probe's temp table lives (and dies) outside it.
+    probe = con.cursor()
+    try:
+        for _, items, options in locations:
+            try:
+                probe.execute(
+                    f"create or replace temp table _document as select {items} as items "
+                    f"from read_json(?, format = 'unstructured', {options}, maximum_object_size = ?)",
+                    [str(path), max_size],
+                )
+            except duckdb.InvalidInputException as error:
+                message = str(error).splitlines()[0]
+                if "transform error" in message.lower():
+                    continue  # the items are elsewhere in this document
+                raise RejectedFile(f"malformed JSON document: {message}") from error
+            except duckdb.Error as error:
+                message = str(error).splitlines()[0]
+                raise RejectedFile(f"cannot read JSON document: {message}") from error
+            found = probe.execute(
+                "select count(*) from _document where items is not null"
+            ).fetchall()[0][0]
+            if found:
+                return probe.sql(
+                    "select unnest(range(1, len(items) + 1))::BIGINT as _row_number, "
+                    "unnest(items)::VARCHAR as _line from _document where items is not null"
+                ).to_arrow_table()
+    finally:
+        probe.close()
     raise RejectedFile(
         "JSON document holds no log items (expected data.items, data, items or a list)"
     )
+
+
+def _is_single_record(path: Path, gzipped: bool) -> bool:
+    with open_text_bytes(path, gzipped) as handle:
+        head = handle.read(4096).lstrip(b"\xef\xbb\xbf").lstrip()
+    return bool(_RECORD_KEYS.match(head)) and b'"data"' not in head and b'"items"' not in head
 
 
 def records(source: SourceFile) -> Iterator[tuple[StreamTable, pa.Table]]:
@@ -182,13 +212,12 @@ def records(source: SourceFile) -> Iterator[tuple[StreamTable, pa.Table]]:
     if detected.format is Format.JSON_LINES:
         for batch in json_lines(path, detected.gzipped, stats):
             yield TABLE, batch
+    elif detected.format is Format.JSON_DOCUMENT and _is_single_record(path, detected.gzipped):
+        # a one-line `cometapi logs --json` file is one record, not a page
+        for batch in json_lines(path, detected.gzipped, stats):
+            yield TABLE, batch
     elif detected.format is Format.JSON_DOCUMENT:
-        items = _document_items(con, path, detected.gzipped)
-        if items.num_rows == 0:
-            raise RejectedFile(
-                "JSON document holds no log items (expected data.items, data or a list)"
-            )
-        yield TABLE, items
+        yield TABLE, _document_items(con, path, detected.gzipped)
     elif detected.format is Format.CSV:
         for batch in csv_records(path, detected.gzipped):
             yield TABLE, batch

@@ -8,12 +8,13 @@ import pyarrow as pa
 
 from ingest.fields import Field, StreamTable
 from ingest.readers import Format, RejectedFile, load_yaml_document, records_from_python
-from ingest.sanitize import redact_sql
+from ingest.sanitize import CREDENTIAL_KEYS, redact_sql
 from ingest.source import SourceFile
 
 STREAM = "incidents"
 
 TABLE = StreamTable(
+    content_keys=CREDENTIAL_KEYS,
     table="incidents",
     description="One row per incident definition.",
     fields=(

@@ -168,6 +168,7 @@ class Loader:
                 outcome = FileOutcome(
                     relative, stream, "rejected", "points outside the landing folder; not read"
                 )
+                self._record(outcome, "", None, None, 0, None)
             else:
                 outcome = self.load_file(stream, path, relative)
             report.files.append(outcome)
@@ -298,7 +299,8 @@ class Loader:
                 {
                     "_row_number": pa.array([row[0] for row in bad], pa.int64()),
                     "raw_text": pa.array(
-                        [sanitize_record_text(row[1]) for row in bad], pa.string()
+                        [sanitize_record_text(row[1], table.content_keys) for row in bad],
+                        pa.string(),
                     ),
                     "error_column": pa.array([row[2] for row in bad], pa.string()),
                     "error_reason": pa.array([row[3] for row in bad], pa.string()),

@@ -21,7 +21,7 @@ from ingest.readers import (
     load_json_document,
     records_from_python,
 )
-from ingest.sanitize import redact
+from ingest.sanitize import CREDENTIAL_KEYS, redact
 from ingest.source import SourceFile
 
 STREAM = "pricing"
@@ -40,6 +40,7 @@ def catalog_table(capture: dict[str, Any]) -> StreamTable:
         return sql_quote(redact(str(value))) if value not in (None, "") else "null"
 
     return StreamTable(
+        content_keys=CREDENTIAL_KEYS,
         table="pricing_catalog",
         description="One row per model in a captured catalog snapshot.",
         fields=(
@@ -63,6 +64,7 @@ def catalog_table(capture: dict[str, Any]) -> StreamTable:
 
 
 RATE_SHEET_TABLE = StreamTable(
+    content_keys=CREDENTIAL_KEYS,
     table="rate_sheet",
     description="One row per model × dimension in the internal rate sheet.",
     fields=(

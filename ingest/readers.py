@@ -86,17 +86,23 @@ def detect(path: Path) -> Detected:
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
     if not text:
         raise RejectedFile("empty file (only whitespace)")
-    try:
-        decoded = text.decode("utf-8")
-    except UnicodeDecodeError as error:
-        # The sniff window may end inside a multi-byte character.
-        if error.start < len(text) - 4:
-            raise RejectedFile(f"not UTF-8 text (byte {error.start}: {error.reason})") from error
-        decoded = text[: error.start].decode("utf-8")
+    # Detection only needs the shape: bad bytes are the readers' business (a JSON line
+    # with them is quarantined; a CSV, JSON or YAML document with them is rejected).
+    decoded = text.decode("utf-8", errors="replace")
     first = decoded[0]
     if first in "{[":
         lines = [line.strip() for line in decoded.splitlines() if line.strip()]
-        if len(lines) > 1 and lines[0].startswith("{") and _parses(lines[0]):
+        # complete lines only: the sniff window may cut the last one
+        complete = lines[:-1] if len(lines) > 2 else lines
+        objects = [line for line in complete if line.startswith("{")]
+        if (
+            len(lines) > 1
+            and lines[0].startswith("{")
+            and (
+                _parses(lines[0])
+                or (not _parses(decoded) and any(_parses(line) for line in objects[1:6]))
+            )
+        ):
             return Detected(Format.JSON_LINES, gzipped)
         return Detected(Format.JSON_DOCUMENT, gzipped)
     first_line = decoded.splitlines()[0]

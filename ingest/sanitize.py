@@ -50,6 +50,20 @@ CONTENT_KEYS = frozenset(
     }
 )
 HEADER_KEYS = frozenset({"request_headers", "headers"})
+# Credentials and personal fields only: for streams that never carry prompt content.
+CREDENTIAL_KEYS = frozenset(
+    {
+        "api_key",
+        "apikey",
+        "authorization",
+        "x-api-key",
+        "x-goog-api-key",
+        "username",
+        "email",
+        "ip",
+        "admin_info",
+    }
+)
 
 QUARANTINE_TEXT_LIMIT = 4000
 
@@ -68,20 +82,20 @@ def redact_sql(expression: str) -> str:
     return expression
 
 
-def _scrub(value: Any) -> Any:
+def _scrub(value: Any, content_keys: frozenset[str]) -> Any:
     if isinstance(value, dict):
         cleaned: dict[str, Any] = {}
         for key, item in value.items():
             lowered = str(key).lower()
             if lowered in HEADER_KEYS and isinstance(item, dict):
                 cleaned[key] = sorted(str(k).lower() for k in item)
-            elif lowered in CONTENT_KEYS:
+            elif lowered in content_keys:
                 cleaned[key] = "[REMOVED]"
             else:
-                cleaned[key] = _scrub(item)
+                cleaned[key] = _scrub(item, content_keys)
         return cleaned
     if isinstance(value, list):
-        return [_scrub(item) for item in value]
+        return [_scrub(item, content_keys) for item in value]
     if isinstance(value, str):
         return redact(value)
     return value
@@ -93,7 +107,7 @@ _CONTENT_KEY_IN_TEXT = re.compile(
 )
 
 
-def sanitize_record_text(text: str) -> str:
+def sanitize_record_text(text: str, content_keys: frozenset[str] = CONTENT_KEYS) -> str:
     """Sanitize the original text of a quarantined row before it is stored.
 
     Parseable JSON keeps its structure with content values removed; anything else is
@@ -102,11 +116,13 @@ def sanitize_record_text(text: str) -> str:
     try:
         parsed = json.loads(text)
     except (ValueError, RecursionError):
-        match = _CONTENT_KEY_IN_TEXT.search(text)
+        match = _CONTENT_KEY_IN_TEXT.search(text) if content_keys == CONTENT_KEYS else None
         if match:
             text = text[: match.start()] + "…[content removed]"
         return redact(text)[:QUARANTINE_TEXT_LIMIT]
-    return json.dumps(_scrub(parsed), ensure_ascii=False, default=str)[:QUARANTINE_TEXT_LIMIT]
+    return json.dumps(_scrub(parsed, content_keys), ensure_ascii=False, default=str)[
+        :QUARANTINE_TEXT_LIMIT
+    ]
 
 
 def fingerprint_salt(project_dir: Path) -> str:

@@ -16,6 +16,7 @@ import yaml
 
 from ingest.fields import OFFSET_PATTERN, Field, StreamTable, sql_quote, token_count
 from ingest.readers import Format, RejectedFile, csv_records, parquet_records
+from ingest.sanitize import CREDENTIAL_KEYS
 from ingest.source import SourceFile
 
 STREAM = "usage_ledger"
@@ -27,6 +28,7 @@ _NAIVE = f"regexp_replace(trim(r.\"bucket_start\"), '{OFFSET_PATTERN}', '')"
 def table(sidecar_timezone: str | None) -> StreamTable:
     declared = sql_quote(sidecar_timezone) if sidecar_timezone else "null"
     return StreamTable(
+        content_keys=CREDENTIAL_KEYS,
         table="usage_ledger",
         description="One row per ledger bucket × tenant × model, as written.",
         fields=(

@@ -141,3 +141,15 @@ def test_planted_secrets_are_nowhere_in_the_warehouse(demo_run: dict[str, Any]) 
                 assert hits == 0, f"{secret!r} found in {schema}.{table}.{column}"
     for secret in planted:
         assert secret.encode() not in raw_bytes
+
+
+def test_planted_secrets_are_not_in_the_logs(demo_run: dict[str, Any]) -> None:
+    planted = [
+        value for values in demo_run["truth"]["planted_secrets"].values() for value in values
+    ]
+    logs = Path(__file__).resolve().parents[1] / "logs"
+    texts = [demo_run["run"].stdout, demo_run["run"].stderr]
+    texts += [p.read_text(errors="replace") for p in logs.glob("*.log")] if logs.exists() else []
+    assert texts
+    for secret in planted:
+        assert all(secret not in text for text in texts), secret
