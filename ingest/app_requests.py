@@ -59,6 +59,7 @@ TABLE = StreamTable(
     table="app_requests",
     description="One row per attempt from the application's request log.",
     redact_text=False,
+    strict_text=True,
     derived=(
         ("_headers", _HEADERS),
         ("_payload", f"json({_PAYLOAD})::VARCHAR"),

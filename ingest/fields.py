@@ -152,6 +152,9 @@ class StreamTable:
     content_keys: frozenset[str] = CONTENT_KEYS
     """Keys whose values are removed from a quarantined row's text; streams without prompt
     content keep their values (a rejected price stays readable)."""
+    strict_text: bool = False
+    """Quarantine a JSON array or object found where a text value is expected (for JSON
+    streams, where a CSV cell cannot be confused with one)."""
     redact_text: bool = True
     """Redact keys, tokens and e-mail addresses in every text and JSON column. The two
     high-volume streams turn this off and redact their free-text columns explicitly."""
@@ -212,6 +215,15 @@ def typed_rows_sql(table: StreamTable, source_relation: str) -> str:
         cond, reason = f.type_error(raw_name, f'"{f.name}"')
         if reason:
             checks.append((cond, f.name, reason))
+        if f.kind == "text" and f.path is not None and table.strict_text:
+            # json_transform renders an array or object as its JSON text: not a text value
+            checks.append(
+                (
+                    f"left(ltrim({raw_name}), 1) in ('[', '{{') and coalesce(json_valid({raw_name}), false)",
+                    f.name,
+                    "'not text (found a JSON array or object): ' || left(" + raw_name + ", 40)",
+                )
+            )
         if f.kind == "decimal":
             # DECIMAL(38, 12) would round 0.0000000000004 to 0: refuse rather than round
             checks.append(

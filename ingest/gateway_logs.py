@@ -53,6 +53,7 @@ TABLE = StreamTable(
     table="gateway_logs",
     description="One row per gateway log entry (consume, error, refund, ...).",
     redact_text=False,
+    strict_text=True,
     nested=(Nested("o", 'r."other"'),),
     fields=(
         Field("log_id_mod_1024", "int", path="id"),

@@ -305,8 +305,10 @@ def _separator(header_line: str) -> str:
 
 
 def _csv_rows(text: str, separator: str) -> Iterator[pa.Table]:
+    physical = text.splitlines(keepends=True)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
     header = [name.strip() for name in next(reader)]
+    last_line = reader.line_num
     if len(set(header)) != len(header):
         raise RejectedFile("CSV header repeats a column name")
     numbers: list[int] = []
@@ -318,10 +320,16 @@ def _csv_rows(text: str, separator: str) -> Iterator[pa.Table]:
         except StopIteration:
             break
         except csv.Error as error:
+            # keep the physical lines the broken record swallowed: quarantined, not lost
+            swallowed = "".join(physical[last_line : max(reader.line_num, last_line + 1)])
+            last_line = reader.line_num
             row_number += 1
             numbers.append(row_number)
-            lines.append(json.dumps({CSV_ERROR_KEY: str(error)}))
+            lines.append(
+                json.dumps({CSV_ERROR_KEY: str(error), "text": swallowed}, ensure_ascii=False)
+            )
             continue
+        last_line = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         row_number += 1
