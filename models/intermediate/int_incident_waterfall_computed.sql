@@ -427,12 +427,35 @@ combined as (
         coalesce(ledger_steps.forecast, 0) as forecast,
         coalesce(ledger_steps.timezone_shift, 0) as timezone_shift,
         coalesce(ledger_steps.stale_rate, 0) as stale_rate,
-        coalesce(cache_effect.cached_tokens_priced_as_input, 0) as cached_tokens_priced_as_input,
-        coalesce(attempt_steps.ledgered_recomputed, 0)
-        - coalesce(ledger_steps.aligned_at_verified_rates, 0)
-        - coalesce(cache_effect.cached_tokens_priced_as_input, 0)
-        - coalesce(alias_effect.alias_mismatch, 0) as other_parser_mistake,
-        coalesce(alias_effect.alias_mismatch, 0) as alias_mismatch,
+        -- ledger semantics only apply where the ledger has rows for the label; where it
+        -- has none, the requests it should hold are a capture gap, not a parser mistake
+        case
+            when coalesce(ledger_steps.aligned_rows, 0) > 0
+                then coalesce(cache_effect.cached_tokens_priced_as_input, 0)
+            else 0
+        end as cached_tokens_priced_as_input,
+        case
+            when coalesce(ledger_steps.aligned_rows, 0) > 0
+                then
+                    coalesce(attempt_steps.ledgered_recomputed, 0)
+                    - coalesce(ledger_steps.aligned_at_verified_rates, 0)
+                    - coalesce(cache_effect.cached_tokens_priced_as_input, 0)
+                    - coalesce(alias_effect.alias_mismatch, 0)
+            else 0
+        end as other_parser_mistake,
+        case
+            when coalesce(ledger_steps.aligned_rows, 0) > 0 then 0
+            else coalesce(attempt_steps.ledgered_recomputed, 0)
+        end as missing_from_ledger,
+        case
+            when coalesce(ledger_steps.aligned_rows, 0) > 0 then 0
+            else coalesce(attempt_steps.ledgered_attempts, 0)
+        end as unledgered_label_attempts,
+        case
+            when coalesce(ledger_steps.aligned_rows, 0) > 0
+                then coalesce(alias_effect.alias_mismatch, 0)
+            else 0
+        end as alias_mismatch,
         coalesce(alias_effect.realiased_attempts, 0) as realiased_attempts,
         coalesce(attempt_steps.retry_amplification, 0) as retry_amplification,
         coalesce(attempt_steps.stream_after_disconnect, 0) as stream_after_disconnect,
@@ -506,7 +529,7 @@ residuals as (
         - (
             forecast + timezone_shift + stale_rate + alias_mismatch + cached_tokens_priced_as_input
             + other_parser_mistake + retry_amplification + stream_after_disconnect
-            + untracked_job + other_unledgered_attempt + window_boundary
+            + untracked_job + other_unledgered_attempt + missing_from_ledger + window_boundary
         ) as unexplained_recomputation_residual,
         billed - gateway as unexplained_residual
     from combined
@@ -552,6 +575,12 @@ causes as (
                 'cached_tokens_priced_as_input',
                 cast(cached_tokens_priced_as_input as decimal(38, 18)),
                 coalesce(cached_attempts, 0), 'verified'
+            ),
+            (
+                'missing_from_ledger',
+                cast(missing_from_ledger as decimal(38, 18)),
+                unledgered_label_attempts,
+                'verified'
             ),
             (
                 'other_parser_mistake',
