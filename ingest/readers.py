@@ -226,16 +226,21 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def load_json_document(path: Path, gzipped: bool) -> Any:
+def read_text(path: Path, gzipped: bool) -> str:
+    """A whole (small) document as text; unreadable or non-UTF-8 files are rejected."""
     with open_text_bytes(path, gzipped) as handle:
         try:
             raw = handle.read()
         except (EOFError, OSError) as error:
             raise RejectedFile(f"truncated or unreadable file: {error}") from error
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise RejectedFile(f"not UTF-8 text (byte {error.start}: {error.reason})") from error
+
+
+def load_json_document(path: Path, gzipped: bool) -> Any:
+    text = read_text(path, gzipped)
     try:
         return json.loads(text, parse_float=Decimal)
     except ValueError as error:
@@ -258,12 +263,7 @@ _DecimalSafeLoader.add_constructor("tag:yaml.org,2002:float", _decimal_float)
 
 
 def load_yaml_document(path: Path, gzipped: bool) -> list[Any]:
-    with open_text_bytes(path, gzipped) as handle:
-        raw = handle.read()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise RejectedFile(f"not UTF-8 text (byte {error.start}: {error.reason})") from error
+    text = read_text(path, gzipped)
     try:
         return [doc for doc in yaml.load_all(text, Loader=_DecimalSafeLoader) if doc is not None]
     except yaml.YAMLError as error:
@@ -277,15 +277,7 @@ def csv_records(path: Path, gzipped: bool) -> Iterator[pa.Table]:
     what was wrong, so it is quarantined rather than lost or silently padded. Row
     numbers count data rows from 1 (the header is not a row).
     """
-    with open_text_bytes(path, gzipped) as handle:
-        try:
-            raw = handle.read()
-        except (EOFError, OSError) as error:
-            raise RejectedFile(f"truncated or unreadable file: {error}") from error
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise RejectedFile(f"not UTF-8 text (byte {error.start}: {error.reason})") from error
+    text = read_text(path, gzipped)
     first_line = text.split("\n", 1)[0].rstrip("\r")
     if not first_line.strip():
         raise RejectedFile("empty CSV (no header)")

@@ -23,7 +23,22 @@ SECRET_PATTERNS: tuple[tuple[str, str], ...] = (
 _COMPILED = tuple((re.compile(p), r) for p, r in SECRET_PATTERNS)
 
 # Keys whose values are content or credentials: dropped wherever they appear.
-CONTENT_KEYS = frozenset(
+# Credentials and personal fields: removed from every stream's quarantined text.
+CREDENTIAL_KEYS = frozenset(
+    {
+        "api_key",
+        "apikey",
+        "authorization",
+        "x-api-key",
+        "x-goog-api-key",
+        "username",
+        "email",
+        "ip",
+        "admin_info",
+    }
+)
+# Plus prompt and response content: removed where a stream can carry it.
+CONTENT_KEYS = CREDENTIAL_KEYS | frozenset(
     {
         "messages",
         "prompt",
@@ -38,32 +53,10 @@ CONTENT_KEYS = frozenset(
         "choices",
         "candidates",
         "output_text",
-        "api_key",
-        "apikey",
-        "authorization",
-        "x-api-key",
-        "x-goog-api-key",
-        "username",
-        "email",
-        "ip",
-        "admin_info",
     }
 )
 HEADER_KEYS = frozenset({"request_headers", "headers"})
-# Credentials and personal fields only: for streams that never carry prompt content.
-CREDENTIAL_KEYS = frozenset(
-    {
-        "api_key",
-        "apikey",
-        "authorization",
-        "x-api-key",
-        "x-goog-api-key",
-        "username",
-        "email",
-        "ip",
-        "admin_info",
-    }
-)
+
 
 QUARANTINE_TEXT_LIMIT = 4000
 
