@@ -89,6 +89,22 @@ def command_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_warehouse_arguments(parser: argparse.ArgumentParser, reports: bool = True) -> None:
+    parser.add_argument(
+        "--db", help="DuckDB file (default: $COMETRECON_DB or warehouse/cometrecon.duckdb)"
+    )
+    if reports:
+        parser.add_argument(
+            "--reports", default=str(default_reports_dir()), help="where reports/<incident_id>/ go"
+        )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        help="seconds to wait for a busy warehouse (default 300)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cometrecon",
@@ -98,49 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="land every file of a landing folder into the warehouse")
     ingest.add_argument("landing_dir")
-    ingest.add_argument(
-        "--db", help="DuckDB file (default: $COMETRECON_DB or warehouse/cometrecon.duckdb)"
-    )
-    ingest.add_argument(
-        "--wait",
-        type=float,
-        default=None,
-        help="seconds to wait for a busy warehouse (default 300)",
-    )
+    _add_warehouse_arguments(ingest, reports=False)
     ingest.set_defaults(handler=command_ingest)
 
     run = sub.add_parser("run", help="ingest, dbt build, validate and report")
     run.add_argument("landing_dir")
-    run.add_argument(
-        "--db", help="DuckDB file (default: $COMETRECON_DB or warehouse/cometrecon.duckdb)"
-    )
-    run.add_argument(
-        "--reports", default=str(default_reports_dir()), help="where reports/<incident_id>/ go"
-    )
-    run.add_argument(
-        "--wait",
-        type=float,
-        default=None,
-        help="seconds to wait for a busy warehouse (default 300)",
-    )
+    _add_warehouse_arguments(run)
     run.set_defaults(handler=command_run)
 
     report = sub.add_parser(
         "report", help="write one incident's record, support packet, closure and report"
     )
     report.add_argument("incident_id")
-    report.add_argument(
-        "--db", help="DuckDB file (default: $COMETRECON_DB or warehouse/cometrecon.duckdb)"
-    )
-    report.add_argument(
-        "--reports", default=str(default_reports_dir()), help="where reports/<incident_id>/ go"
-    )
-    report.add_argument(
-        "--wait",
-        type=float,
-        default=None,
-        help="seconds to wait for a busy warehouse (default 300)",
-    )
+    _add_warehouse_arguments(report)
     report.set_defaults(handler=command_report)
 
     demo = sub.add_parser("demo", help="write a demo landing folder and its ground truth")
