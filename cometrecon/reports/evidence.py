@@ -272,19 +272,9 @@ def load_evidence(db_path: Path, incident_id: str) -> IncidentEvidence:
                     from staging.stg_billing__focus_charges where billing_currency = 'USD' group by 1
                 ),
                 forecast as (
-                    select date_trunc('hour', ledger.bucket_start_as_read) as hour_start,
-                           sum(ledger.input_tokens * coalesce(input_rate.usd_per_unit, 0)
-                               + ledger.output_tokens * coalesce(output_rate.usd_per_unit, 0)) as usd
-                    from intermediate.int_ledger_buckets_aligned as ledger
-                    left join intermediate.int_rate_sheet_intervals as input_rate
-                        on ledger.service_label = input_rate.service_label and input_rate.dimension = 'input'
-                        and ledger.bucket_start_utc >= input_rate.valid_from
-                        and (input_rate.valid_to is null or ledger.bucket_start_utc < input_rate.valid_to)
-                    left join intermediate.int_rate_sheet_intervals as output_rate
-                        on ledger.service_label = output_rate.service_label and output_rate.dimension = 'output'
-                        and ledger.bucket_start_utc >= output_rate.valid_from
-                        and (output_rate.valid_to is null or ledger.bucket_start_utc < output_rate.valid_to)
-                    group by 1
+                    select date_trunc('hour', bucket_start_as_read) as hour_start,
+                           sum(sheet_amount) as usd
+                    from intermediate.int_ledger_quantities_priced group by 1
                 )
                 select hours.hour_start,
                        coalesce(forecast.usd, 0) as forecast_usd,

@@ -13,13 +13,7 @@ incidents as (
 
 ledger as (
 
-    select * from {{ ref('int_ledger_buckets_aligned') }}
-
-),
-
-sheet_rates as (
-
-    select * from {{ ref('int_rate_sheet_intervals') }}
+    select * from {{ ref('int_ledger_quantities_priced') }}
 
 ),
 
@@ -61,17 +55,11 @@ aliases as (
 
 ---------- steps 1-3: the ledger as read, aligned, and repriced
 
-ledger_in_incidents as (
+ledger_priced as (
 
     select
         incidents.incident_id,
-        ledger.ledger_bucket_key,
-        ledger.service_label,
-        ledger.bucket_start_utc,
-        ledger.time_alignment_confidence,
-        ledger.input_tokens,
-        ledger.output_tokens,
-        ledger.request_count,
+        ledger.*,
         ledger.bucket_start_as_read >= incidents.window_start
         and ledger.bucket_start_as_read < incidents.window_end as is_in_window_as_read,
         ledger.bucket_start_utc >= incidents.window_start
@@ -86,60 +74,6 @@ ledger_in_incidents as (
             or (
                 ledger.bucket_start_utc >= incidents.window_start
                 and ledger.bucket_start_utc < incidents.window_end
-            )
-
-),
-
-ledger_quantities as (
-
-    select
-        incident_id,
-        ledger_bucket_key,
-        service_label,
-        bucket_start_utc,
-        time_alignment_confidence,
-        is_in_window_as_read,
-        is_in_window_aligned,
-        dimension,
-        quantity
-    from (
-        unpivot ledger_in_incidents
-        on input_tokens as input, output_tokens as output, request_count as request
-        into name dimension value quantity
-    )
-
-),
-
-ledger_priced as (
-
-    select
-        ledger_quantities.*,
-        sheet_rates.usd_per_unit as sheet_usd_per_unit,
-        catalog_rates.usd_per_unit as verified_usd_per_unit,
-        catalog_rates.rate_confidence,
-        -- a dimension the sheet does not price was forecast at zero; one without a
-        -- verified rate keeps the sheet's, so forecast + shift + stale = aligned exactly
-        ledger_quantities.quantity * coalesce(sheet_rates.usd_per_unit, 0) as sheet_amount,
-        ledger_quantities.quantity
-        * coalesce(catalog_rates.usd_per_unit, sheet_rates.usd_per_unit, 0) as verified_amount
-    from ledger_quantities
-    left join sheet_rates
-        on
-            ledger_quantities.service_label = sheet_rates.service_label
-            and ledger_quantities.dimension = sheet_rates.dimension
-            and ledger_quantities.bucket_start_utc >= sheet_rates.valid_from
-            and (
-                sheet_rates.valid_to is null
-                or ledger_quantities.bucket_start_utc < sheet_rates.valid_to
-            )
-    left join catalog_rates
-        on
-            ledger_quantities.service_label = catalog_rates.service_label
-            and ledger_quantities.dimension = catalog_rates.dimension
-            and ledger_quantities.bucket_start_utc >= catalog_rates.valid_from
-            and (
-                catalog_rates.valid_to is null
-                or ledger_quantities.bucket_start_utc < catalog_rates.valid_to
             )
 
 ),

@@ -19,13 +19,7 @@ charges as (
 
 ledger as (
 
-    select * from {{ ref('int_ledger_buckets_aligned') }}
-
-),
-
-sheet_rates as (
-
-    select * from {{ ref('int_rate_sheet_intervals') }}
+    select * from {{ ref('int_ledger_quantities_priced') }}
 
 ),
 
@@ -40,25 +34,14 @@ forecast_by_dimension as (
     select
         incidents.incident_id,
         ledger.service_label,
-        ledger_dimensions.dimension,
-        sum(ledger_dimensions.quantity * sheet_rates.usd_per_unit) as forecast_usd,
-        bool_and(sheet_rates.usd_per_unit is not null) as is_forecast_priced
+        ledger.dimension,
+        sum(ledger.sheet_amount) as forecast_usd
     from incidents
     inner join ledger
         on
             ledger.bucket_start_as_read >= incidents.window_start
             and ledger.bucket_start_as_read < incidents.window_end
-    cross join
-        lateral (
-            values ('input', ledger.input_tokens), ('output', ledger.output_tokens)
-        ) as ledger_dimensions (dimension, quantity)
-    left join sheet_rates
-        on
-            ledger.service_label = sheet_rates.service_label
-            and ledger_dimensions.dimension = sheet_rates.dimension
-            and ledger.bucket_start_utc >= sheet_rates.valid_from
-            and (sheet_rates.valid_to is null or ledger.bucket_start_utc < sheet_rates.valid_to)
-    group by incidents.incident_id, ledger.service_label, ledger_dimensions.dimension
+    group by incidents.incident_id, ledger.service_label, ledger.dimension
 
 ),
 
