@@ -50,14 +50,14 @@ chromium:
 	  else echo "chromium missing (sudo apt-get install chromium): the report rendering test will be skipped"; fi; }
 
 lint: setup  ## ruff, mypy and sqlfluff
-	$(BIN)/ruff check ingest cometrecon tests
-	$(BIN)/ruff format --check ingest cometrecon tests
+	$(BIN)/ruff check ingest cometrecon tests bench
+	$(BIN)/ruff format --check ingest cometrecon tests bench
 	$(BIN)/mypy
 	$(BIN)/sqlfluff lint models macros tests/dbt --processes 2
 
 format: setup  ## apply ruff and sqlfluff fixes
-	$(BIN)/ruff check --fix ingest cometrecon tests
-	$(BIN)/ruff format ingest cometrecon tests
+	$(BIN)/ruff check --fix ingest cometrecon tests bench
+	$(BIN)/ruff format ingest cometrecon tests bench
 	$(BIN)/sqlfluff fix models macros tests/dbt --processes 2
 
 lock: setup  ## re-resolve requirements.in into exact pins

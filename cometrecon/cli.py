@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cometrecon.lock import WarehouseBusy, warehouse_lock
 from cometrecon.paths import default_reports_dir, project_dir, warehouse_path
 
+if TYPE_CHECKING:
+    from cometrecon.validation import GateResult
+
 EXIT_OK = 0
 EXIT_REJECTED = 1
 EXIT_FAILED = 2
+EXIT_BLOCKED = 3
+VALIDATION_DIR = "_validation"
 
 
 def _ingest(landing_dir: Path, db_path: Path) -> int:
@@ -37,30 +43,51 @@ def command_run(args: argparse.Namespace) -> int:
             print("cometrecon run: dbt build failed (see above)", file=sys.stderr)
             return EXIT_FAILED
         print(f"warehouse: {db_path}")
-        _write_reports(db_path, Path(args.reports))
+        report_status = _validate_and_report(db_path, Path(args.reports))
     if ingest_status != EXIT_OK:
         print(
             "cometrecon run: some files were rejected (see REJECTED lines above)", file=sys.stderr
         )
-    return ingest_status
+    return report_status if report_status != EXIT_OK else ingest_status
 
 
-def _write_reports(db_path: Path, reports_dir: Path, incident_id: str | None = None) -> None:
+def _validate(db_path: Path, reports_dir: Path) -> GateResult:
+    from cometrecon.validation import run_gate
+
+    gate = run_gate(db_path, reports_dir / VALIDATION_DIR)
+    for line in gate.summary_lines():
+        print(line)
+    return gate
+
+
+def _validate_and_report(db_path: Path, reports_dir: Path, incident_id: str | None = None) -> int:
+    """Run the gate, then write every incident's outputs (or only its blocked record)."""
     from cometrecon.reports import write_all_incidents, write_incident_outputs
 
+    gate = _validate(db_path, reports_dir)
     written = (
-        {incident_id: write_incident_outputs(db_path, incident_id, reports_dir)}
+        {incident_id: write_incident_outputs(db_path, incident_id, reports_dir, gate)}
         if incident_id
-        else write_all_incidents(db_path, reports_dir)
+        else write_all_incidents(db_path, reports_dir, gate)
     )
     if not written:
         print(
             "no incident definitions landed: no reports written (add a YAML file under incidents/)"
         )
+    blocked = [incident for incident in written if gate.failures_for(incident)]
     for incident, paths in written.items():
-        print(f"reports for {incident}:")
+        state = " BLOCKED by validation: record only" if incident in blocked else ""
+        print(f"reports for {incident}:{state}")
         for path in paths:
             print(f"  {path}")
+    if not gate.passed:
+        print(
+            f"cometrecon: validation failed; blocked incidents: {', '.join(blocked) or 'none'} "
+            f"(see FAILED lines above and the Data Docs at {gate.data_docs_index})",
+            file=sys.stderr,
+        )
+        return EXIT_BLOCKED
+    return EXIT_OK
 
 
 def command_report(args: argparse.Namespace) -> int:
@@ -73,11 +100,20 @@ def command_report(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     try:
         with warehouse_lock(db_path, args.wait):
-            _write_reports(db_path, Path(args.reports), args.incident_id)
+            return _validate_and_report(db_path, Path(args.reports), args.incident_id)
     except KeyError as error:
         print(f"cometrecon report: {error.args[0]}", file=sys.stderr)
         return EXIT_FAILED
-    return EXIT_OK
+
+
+def command_validate(args: argparse.Namespace) -> int:
+    db_path = Path(args.db) if args.db else warehouse_path()
+    if not db_path.exists():
+        print(f"cometrecon validate: no warehouse at {db_path}", file=sys.stderr)
+        return EXIT_FAILED
+    with warehouse_lock(db_path, args.wait):
+        gate = _validate(db_path, Path(args.reports))
+    return EXIT_OK if gate.passed else EXIT_BLOCKED
 
 
 def command_demo(args: argparse.Namespace) -> int:
@@ -128,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("incident_id")
     _add_warehouse_arguments(report)
     report.set_defaults(handler=command_report)
+
+    validate = sub.add_parser(
+        "validate",
+        help="run the Great Expectations gate on the warehouse (exit 3 when a suite fails)",
+    )
+    _add_warehouse_arguments(validate)
+    validate.set_defaults(handler=command_validate)
 
     demo = sub.add_parser("demo", help="write a demo landing folder and its ground truth")
     demo.add_argument("out_dir", help="writes OUT_DIR/landing/ and OUT_DIR/ground_truth.json")

@@ -139,6 +139,22 @@ def test_outputs_carry_no_secret_or_prompt(demo: dict[str, Any]) -> None:
         assert not re.search(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", text), path.name
 
 
+def test_validation_outputs_carry_no_secret_or_prompt(demo: dict[str, Any]) -> None:
+    planted = [value for values in demo["truth"]["planted_secrets"].values() for value in values]
+    files = [
+        p
+        for p in (Path(demo["reports"]) / "_validation").rglob("*")
+        if p.is_file() and p.suffix in (".html", ".json")
+    ]
+    assert any(p.name == "index.html" for p in files) and any(p.suffix == ".json" for p in files)
+    for path in files:
+        text = path.read_text(errors="replace")
+        for secret in planted:
+            assert secret not in text, f"{secret!r} in {path}"
+        assert not re.search(r"sk-[A-Za-z0-9]{10,}", text), path
+        assert not re.search(r"(?i)bearer\s+[A-Za-z0-9]", text), path
+
+
 def test_report_is_self_contained(demo: dict[str, Any]) -> None:
     page = (outputs(demo) / "report.html").read_text()
     assert "<script" not in page

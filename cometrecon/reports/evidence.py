@@ -20,6 +20,7 @@ class Attribution:
     confidence: str
     action: str
     waterfall_step: int
+    claim_status: str
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class IncidentEvidence:
     has_billing_export: bool
     quarantined_rows: int
     rejected_files: list[str] = field(default_factory=list)
+    # FOCUS lines whose charge period crosses a window edge: flagged, never counted
+    edge_crossing_lines: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def variance_usd(self) -> Decimal:
@@ -121,7 +124,7 @@ def load_evidence(db_path: Path, incident_id: str) -> IncidentEvidence:
             for row in _rows(
                 con,
                 "select variance_class, cause, amount_usd, evidence_count, confidence, action, "
-                "waterfall_step from marts.fct_variance_attribution where incident_id = ? "
+                "waterfall_step, claim_status from marts.fct_variance_attribution where incident_id = ? "
                 "order by waterfall_step, abs(amount_usd) desc",
                 [incident_id],
             )
@@ -243,11 +246,18 @@ def load_evidence(db_path: Path, incident_id: str) -> IncidentEvidence:
         ]
         billing = _rows(
             con,
-            "select charge_line_key, invoice_id, billing_account_id, sku_id, charge_category, charge_class, "
-            "charge_period_start, billed_cost, billing_currency from staging.stg_billing__focus_charges "
-            "where charge_period_start >= ? and charge_period_start < ? order by charge_period_start, sku_id",
-            window,
+            "select focus.charge_line_key, focus.invoice_id, focus.billing_account_id, focus.sku_id, "
+            "focus.charge_category, focus.charge_class, focus.charge_period_start, "
+            "focus.charge_period_end, focus.billed_cost, focus.billing_currency, "
+            "placed.window_position "
+            "from intermediate.int_incident_charge_lines_windowed as placed "
+            "inner join staging.stg_billing__focus_charges as focus using (charge_line_key) "
+            "where placed.incident_id = ? and (placed.is_counted_in_billed or placed.crosses_window_edge) "
+            "order by focus.charge_period_start, focus.sku_id",
+            [incident_id],
         )
+        edge_crossing = [b for b in billing if b["window_position"] != "inside"]
+        billing = [b for b in billing if b["window_position"] == "inside"]
         accounts = sorted({b["billing_account_id"] for b in billing if b["billing_account_id"]})
         hourly = [
             HourlyAmounts(**row)
@@ -300,11 +310,7 @@ def load_evidence(db_path: Path, incident_id: str) -> IncidentEvidence:
             window,
         ).fetchall()[0][0]
         rate_labels = {label["rate_confidence"] for label in labels}
-        has_export = con.execute(
-            "select count(*) > 0 from staging.stg_billing__focus_charges "
-            "where charge_period_start >= ? and charge_period_start < ?",
-            window,
-        ).fetchall()[0][0]
+        has_export = bool(billing)
         quarantined = con.execute(
             "select count(*) from staging.stg_ingest__quarantined_rows where is_current_version"
         ).fetchall()[0][0]
@@ -350,4 +356,5 @@ def load_evidence(db_path: Path, incident_id: str) -> IncidentEvidence:
         has_billing_export=bool(has_export),
         quarantined_rows=int(quarantined),
         rejected_files=rejected,
+        edge_crossing_lines=edge_crossing,
     )

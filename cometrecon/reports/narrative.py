@@ -7,14 +7,6 @@ from decimal import Decimal
 
 from cometrecon.reports.evidence import Attribution, IncidentEvidence
 
-# Classes whose amounts rest on our own evidence; the provider-side and unknown ones
-# stay open until the provider confirms them.
-EXPLAINED_CLASSES = (
-    "time_window_mismatch",
-    "pricing_source_mismatch",
-    "field_interpretation_gap",
-    "usage_capture_gap",
-)
 CENT = Decimal("0.01")
 
 FOLLOW_UPS = {
@@ -35,11 +27,18 @@ def material(evidence: IncidentEvidence) -> list[Attribution]:
 
 
 def explained(evidence: IncidentEvidence) -> list[Attribution]:
-    return [a for a in material(evidence) if a.variance_class in EXPLAINED_CLASSES]
+    """Material causes proven by our own evidence, every figure under them verified."""
+    return [a for a in evidence.attribution if a.claim_status == "explained"]
+
+
+def likely(evidence: IncidentEvidence) -> list[Attribution]:
+    """Our own evidence, but resting on an inferred or estimated figure: an impact estimate."""
+    return [a for a in evidence.attribution if a.claim_status == "likely"]
 
 
 def unresolved(evidence: IncidentEvidence) -> list[Attribution]:
-    return [a for a in material(evidence) if a.variance_class not in EXPLAINED_CLASSES]
+    """Material causes only the provider or more evidence can settle."""
+    return [a for a in evidence.attribution if a.claim_status == "unresolved"]
 
 
 def _phrase(cause: str) -> str:
@@ -67,13 +66,21 @@ def final_statement(evidence: IncidentEvidence) -> str:
         total = sum((a.amount_usd for a in done), Decimal(0))
         named = ", ".join(f"{_phrase(a.cause)} ({usd(a.amount_usd)})" for a in done)
         parts.append(f"{usd(total)} was explained by {named}.")
+    estimates = sorted(likely(evidence), key=lambda a: -abs(a.amount_usd))
+    if estimates:
+        total = sum((a.amount_usd for a in estimates), Decimal(0))
+        named = ", ".join(f"{_phrase(a.cause)} ({usd(a.amount_usd)})" for a in estimates)
+        parts.append(
+            f"{usd(total)} is likely due to {named}: an estimate, not a claim, "
+            "until the figures under it are verified."
+        )
     still_open = sorted(unresolved(evidence), key=lambda a: -abs(a.amount_usd))
     if still_open:
         total = sum((a.amount_usd for a in still_open), Decimal(0))
         pending = ", ".join(f"{_phrase(a.cause)} ({usd(a.amount_usd)})" for a in still_open)
         parts.append(f"{usd(total)} remains unresolved pending support confirmation on {pending}.")
     follow_ups = sorted(
-        {FOLLOW_UPS[a.variance_class] for a in done if a.variance_class in FOLLOW_UPS}
+        {FOLLOW_UPS[a.variance_class] for a in done + estimates if a.variance_class in FOLLOW_UPS}
     )
     if follow_ups:
         parts.append(f"Follow-ups: {', '.join(follow_ups)}.")
@@ -97,6 +104,15 @@ def open_unknowns(evidence: IncidentEvidence) -> list[dict[str, str]]:
         }
         for a in unresolved(evidence)
     ]
+    unknowns.extend(
+        {
+            "assumption": f"{_phrase(a.cause)}: {usd(a.amount_usd)} ({a.confidence}; part of it "
+            "rests on an estimated quantity or an inferred rate)",
+            "owner": owner,
+            "next_action": "Capture the provider's usage for these attempts and rerun to verify",
+        }
+        for a in likely(evidence)
+    )
     if evidence.confidence.get("rounding_rule") == "unknown_until_confirmed":
         unknowns.append(
             {
@@ -112,6 +128,23 @@ def open_unknowns(evidence: IncidentEvidence) -> list[dict[str, str]]:
                 "assumption": "The ledger's timezone is not declared; its offset was inferred from the hourly profile",
                 "owner": owner,
                 "next_action": "Declare the ledger timezone (column or sidecar) and rerun",
+            }
+        )
+    if evidence.edge_crossing_lines:
+        lines = evidence.edge_crossing_lines
+        amount = sum((Decimal(line["billed_cost"] or 0) for line in lines), Decimal(0))
+        unknowns.append(
+            {
+                "assumption": f"{len(lines)} billing line(s) ({usd(amount)}) have a charge period "
+                "crossing the window edge and were left out of billed: "
+                + ", ".join(
+                    f"{line['sku_id'] or 'no SKU'} {line['charge_period_start']:%Y-%m-%d %H:%M}"
+                    f"–{line['charge_period_end']:%Y-%m-%d %H:%M} UTC"
+                    for line in lines[:5]
+                ),
+                "owner": owner,
+                "next_action": "Request hourly (or finer) billing lines for the window, or "
+                "align the incident window to the billing periods, and rerun",
             }
         )
     if evidence.rejected_files:
@@ -140,12 +173,15 @@ def closure_criteria(evidence: IncidentEvidence) -> list[Criterion]:
         if not present
     ]
     residual = sum((a.amount_usd for a in unresolved(evidence)), Decimal(0))
+    estimated = sum((a.amount_usd for a in likely(evidence)), Decimal(0))
     return [
         Criterion(
             "The variance is explained or formally marked unresolved.",
             True,
-            f"{usd(evidence.variance_usd - residual)} is attributed to causes in our own evidence; "
-            f"{usd(residual)} is formally marked unresolved with a next action for each part.",
+            f"{usd(evidence.variance_usd - residual - estimated)} is attributed to causes in our "
+            f"own verified evidence; {usd(estimated)} is likely but rests on estimated or "
+            f"inferred figures; {usd(residual)} is formally marked unresolved with a next "
+            "action for each part.",
         ),
         Criterion(
             "The evidence packet contains the pricing source, API contract source, usage rollup, and billing comparison.",

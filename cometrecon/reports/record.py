@@ -45,7 +45,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def build_record(evidence: IncidentEvidence, run_id: str) -> dict[str, Any]:
+def build_record(
+    evidence: IncidentEvidence, run_id: str, validation: dict[str, Any]
+) -> dict[str, Any]:
     billed = evidence.paths["billed"]
     recomputed = evidence.paths["recomputed"]
     forecast = evidence.paths["forecast"]
@@ -134,8 +136,27 @@ def build_record(evidence: IncidentEvidence, run_id: str) -> dict[str, Any]:
             for c in closure_criteria(evidence)
         ],
         "open_unknowns": open_unknowns(evidence),
+        "status": "reconciled",
+        "validation": validation,
     }
     return _plain(record)  # type: ignore[no-any-return]
+
+
+def blocked_record(incident_id: str, run_id: str, validation: dict[str, Any]) -> dict[str, Any]:
+    """The record of an incident the validation gate stopped: what failed, nothing else."""
+    failed = validation["failed_expectations"]
+    return {
+        "reconciliation_run_id": run_id,
+        "incident_id": incident_id,
+        "status": "blocked_by_validation",
+        "validation": validation,
+        "final_statement": (
+            f"No reconciliation statement for {incident_id}: {len(failed)} validation "
+            "expectation(s) failed on data this incident depends on ("
+            + "; ".join(f"{f['suite']}: {f['description']}" for f in failed)
+            + "). Fix the data or the models and rerun."
+        ),
+    }
 
 
 def record_schema() -> dict[str, Any]:

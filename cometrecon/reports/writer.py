@@ -5,22 +5,63 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cometrecon.reports.closure import closure_markdown
 from cometrecon.reports.evidence import incident_ids, load_evidence
 from cometrecon.reports.html_report import report_html
-from cometrecon.reports.record import build_record, validate_record
+from cometrecon.reports.record import blocked_record, build_record, validate_record
 from cometrecon.reports.support_packet import support_packet
+from cometrecon.validation import GateResult
 
 OUTPUT_NAMES = ("reconciliation_record.json", "support_packet.md", "closure.md", "report.html")
 
 
-def write_incident_outputs(db_path: Path, incident_id: str, reports_dir: Path) -> list[Path]:
+def incident_validation(gate: GateResult, incident_id: str) -> dict[str, Any]:
+    """The gate's outcome as it concerns one incident: only the failures that touch it."""
+    failures = gate.failures_for(incident_id)
+    summary = gate.as_dict()
+    return {
+        "status": "failed" if failures else "passed",
+        "suites": summary["suites"],
+        "expectations": summary["expectations"],
+        "data_docs": summary["data_docs"],
+        "failed_expectations": [
+            {k: v for k, v in failure.items() if k != "incident_ids"}
+            for failure in summary["failed_expectations"]
+            if failure["incident_ids"] is None or incident_id in failure["incident_ids"]
+        ],
+    }
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_blocked_record(incident_id: str, reports_dir: Path, gate: GateResult) -> list[Path]:
+    """Write only the record, saying `blocked_by_validation`; remove older outputs."""
+    run_id = f"rec_{incident_id}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    record = blocked_record(incident_id, run_id, incident_validation(gate, incident_id))
+    validate_record(record)
+    out = reports_dir / incident_id
+    out.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUT_NAMES[1:]:
+        (out / name).unlink(missing_ok=True)
+    path = out / OUTPUT_NAMES[0]
+    _write_json(path, record)
+    return [path]
+
+
+def write_incident_outputs(
+    db_path: Path, incident_id: str, reports_dir: Path, gate: GateResult
+) -> list[Path]:
+    if gate.failures_for(incident_id):
+        return write_blocked_record(incident_id, reports_dir, gate)
     evidence = load_evidence(db_path, incident_id)
     run_id = (
         f"rec_{evidence.window_start:%Y-%m-%d}_{incident_id}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     )
-    record = build_record(evidence, run_id)
+    record = build_record(evidence, run_id, incident_validation(gate, incident_id))
     validate_record(record)
     out = reports_dir / incident_id
     out.mkdir(parents=True, exist_ok=True)
@@ -38,8 +79,10 @@ def write_incident_outputs(db_path: Path, incident_id: str, reports_dir: Path) -
     return written
 
 
-def write_all_incidents(db_path: Path, reports_dir: Path) -> dict[str, list[Path]]:
+def write_all_incidents(
+    db_path: Path, reports_dir: Path, gate: GateResult
+) -> dict[str, list[Path]]:
     return {
-        incident: write_incident_outputs(db_path, incident, reports_dir)
+        incident: write_incident_outputs(db_path, incident, reports_dir, gate)
         for incident in incident_ids(db_path)
     }

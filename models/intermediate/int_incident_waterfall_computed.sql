@@ -35,21 +35,15 @@ gateway as (
 
 ),
 
-attempts as (
+attempts_in_incidents as (
 
-    select * from {{ ref('int_attempts_joined') }}
-
-),
-
-focus as (
-
-    select * from {{ ref('stg_billing__focus_charges') }}
+    select * from {{ ref('int_incident_attempts_attributed') }}
 
 ),
 
-aliases as (
+charge_lines as (
 
-    select * from {{ ref('model_aliases') }}
+    select * from {{ ref('int_incident_charge_lines_windowed') }}
 
 ),
 
@@ -117,47 +111,6 @@ ledger_steps as (
 ),
 
 ---------- steps 4-5: our own attempts
-
-attempt_costs as (
-
-    select
-        attempt_key,
-        any_value(priced_label) as priced_label,
-        sum(amount_usd) as cost,
-        count(*) filter (where amount_usd is null) as unpriced_dimensions
-    from charges
-    group by attempt_key
-
-),
-
-attempts_in_incidents as (
-
-    select
-        incidents.incident_id,
-        attempts.attempt_key,
-        coalesce(attempt_costs.priced_label, attempts.billed_label, attempts.service_label)
-            as service_label,
-        attempts.capture_status,
-        attempts.is_ledgered_attempt,
-        attempts.has_gateway_ratios,
-        attempts.sent_at >= incidents.window_start
-        and attempts.sent_at < incidents.window_end as is_sent_in_window,
-        attempts.billed_at >= incidents.window_start
-        and attempts.billed_at < incidents.window_end as is_billed_in_window,
-        coalesce(attempt_costs.cost, 0) as cost,
-        coalesce(attempt_costs.unpriced_dimensions, 0) as unpriced_dimensions
-    from incidents
-    inner join attempts
-        on
-            (attempts.sent_at >= incidents.window_start and attempts.sent_at < incidents.window_end)
-            or (
-                attempts.billed_at >= incidents.window_start
-                and attempts.billed_at < incidents.window_end
-            )
-    left join attempt_costs on attempts.attempt_key = attempt_costs.attempt_key
-    where attempts.is_billed
-
-),
 
 cache_effect as (
 
@@ -253,7 +206,20 @@ attempt_steps as (
         coalesce(sum(cost) filter (where is_billed_in_window and has_gateway_ratios), 0)
             as recomputed_with_gateway_ratios,
         count(*) filter (where is_billed_in_window and unpriced_dimensions > 0)
-            as unpriced_attempts
+            as unpriced_attempts,
+        -- a capture-gap amount is verified only when every figure under it is
+        coalesce(bool_and(unverified_dimensions = 0) filter (
+            where capture_status = 'retry_amplification' and is_sent_in_window
+        ), true) as is_retry_amplification_verified,
+        coalesce(bool_and(unverified_dimensions = 0) filter (
+            where capture_status = 'stream_after_disconnect' and is_sent_in_window
+        ), true) as is_stream_after_disconnect_verified,
+        coalesce(bool_and(unverified_dimensions = 0) filter (
+            where capture_status = 'untracked_job' and is_sent_in_window
+        ), true) as is_untracked_job_verified,
+        coalesce(bool_and(unverified_dimensions = 0) filter (
+            where is_billed_in_window is distinct from is_sent_in_window
+        ), true) as is_window_boundary_verified
     from attempts_in_incidents
     group by incident_id, service_label
 
@@ -293,22 +259,23 @@ gateway_steps as (
 
 billed_steps as (
 
+    -- lines whose charge period crosses a window edge are counted apart, never in billed
     select
-        incidents.incident_id,
-        coalesce(aliases.service_label, nullif(focus.sku_id, ''), 'unallocated') as service_label,
-        sum(focus.billed_cost) filter (where focus.billing_currency = 'USD') as billed,
-        count(*) as focus_rows,
-        count(*) filter (where focus.charge_category <> 'Usage') as non_usage_focus_rows,
-        count(*) filter (where focus.billing_currency <> 'USD') as other_currency_rows
-    from incidents
-    inner join focus
-        on
-            focus.charge_period_start >= incidents.window_start
-            and focus.charge_period_start < incidents.window_end
-    left join aliases on focus.sku_id = aliases.alias
-    group by
-        incidents.incident_id,
-        coalesce(aliases.service_label, nullif(focus.sku_id, ''), 'unallocated')
+        incident_id,
+        service_label,
+        sum(billed_cost) filter (
+            where is_counted_in_billed and billing_currency = 'USD'
+        ) as billed,
+        count(*) filter (where is_counted_in_billed) as focus_rows,
+        count(*) filter (where is_counted_in_billed and charge_category <> 'Usage')
+            as non_usage_focus_rows,
+        count(*) filter (where is_counted_in_billed and billing_currency <> 'USD')
+            as other_currency_rows,
+        count(*) filter (where crosses_window_edge) as edge_crossing_focus_rows,
+        sum(billed_cost) filter (where crosses_window_edge) as edge_crossing_billed
+    from charge_lines
+    where is_counted_in_billed or crosses_window_edge
+    group by incident_id, service_label
 
 ),
 
@@ -425,7 +392,9 @@ combined as (
         ),
         billed_steps.focus_rows,
         billed_steps.non_usage_focus_rows,
-        billed_steps.other_currency_rows
+        billed_steps.other_currency_rows,
+        billed_steps.edge_crossing_focus_rows,
+        billed_steps.edge_crossing_billed
     from labels
     left join has_export on labels.incident_id = has_export.incident_id
     left join ledger_steps
@@ -526,17 +495,24 @@ causes as (
                 'retry_amplification',
                 cast(retry_amplification as decimal(38, 18)),
                 coalesce(retry_attempts, 0),
-                'verified'
+                case
+                    when is_retry_amplification_verified is false then 'inferred'
+                    else 'verified'
+                end
             ),
             (
                 'stream_after_disconnect', cast(stream_after_disconnect as decimal(38, 18)),
-                coalesce(disconnect_attempts, 0), 'verified'
+                coalesce(disconnect_attempts, 0),
+                case
+                    when is_stream_after_disconnect_verified is false then 'inferred'
+                    else 'verified'
+                end
             ),
             (
                 'untracked_job',
                 cast(untracked_job as decimal(38, 18)),
                 coalesce(untracked_attempts, 0),
-                'verified'
+                case when is_untracked_job_verified is false then 'inferred' else 'verified' end
             ),
             (
                 'other_unledgered_attempt', cast(other_unledgered_attempt as decimal(38, 18)),
@@ -546,7 +522,7 @@ causes as (
                 'window_boundary',
                 cast(window_boundary as decimal(38, 18)),
                 coalesce(boundary_attempts, 0),
-                'verified'
+                case when is_window_boundary_verified is false then 'inferred' else 'verified' end
             ),
             (
                 'unexplained_recomputation_residual',

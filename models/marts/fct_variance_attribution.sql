@@ -1,6 +1,8 @@
 -- One row per incident × variance class × cause: the signed USD contribution of that
 -- cause to the difference between forecast and billed, the evidence behind it, its
 -- confidence and the checklist's action. forecast + Σ amount_usd = billed per incident.
+-- claim_status says what the final statement may say about it: only a material amount
+-- proven by our own evidence at a label allowed into a final claim is `explained`.
 with
 
 waterfall as (
@@ -19,6 +21,13 @@ labels as (
 
     select * from {{ ref('confidence_labels') }}
     where applies_to = 'rate'
+
+),
+
+-- a cent: below it an amount is immaterial to the statement
+materiality as (
+
+    select cast(0.01 as decimal(38, 18)) as threshold_usd
 
 ),
 
@@ -62,8 +71,15 @@ final as (
         labels.label as confidence,
         causes.checklist_action as action,
         cast(causes.waterfall_step as integer) as waterfall_step,
-        cast(per_cause.contributing_labels as bigint) as contributing_labels
+        cast(per_cause.contributing_labels as bigint) as contributing_labels,
+        case
+            when abs(per_cause.amount_usd) < materiality.threshold_usd then 'immaterial'
+            when causes.resolved_by <> 'own_evidence' then 'unresolved'
+            when labels.may_enter_final_claim then 'explained'
+            else 'likely'
+        end as claim_status
     from per_cause
+    cross join materiality
     inner join causes on per_cause.cause = causes.cause
     inner join labels on per_cause.confidence_rank = labels.rank
 

@@ -1,0 +1,228 @@
+"""Run every committed Great Expectations checkpoint against the warehouse.
+
+The suites live in the file context under `expectations/gx/` (one suite per concern and
+table, stored as JSON). Each failed expectation becomes an `ExpectationFailure` naming
+the concern, the table, the counts, a few sample keys and the incidents it touches; an
+incident touched by any failure is blocked: its reports are not written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cometrecon.paths import project_dir
+
+MAX_SAMPLES = 5
+MAX_SAMPLE_FIELDS = 8
+
+
+@dataclass(frozen=True)
+class ExpectationFailure:
+    concern: str
+    suite: str
+    table: str
+    expectation: str
+    description: str
+    unexpected_count: int | None
+    element_count: int | None
+    sample_keys: list[dict[str, str]]
+    # None: the failure cannot be tied to incidents, so it touches every incident
+    incident_ids: list[str] | None
+    error: str | None = None
+
+    def touches(self, incident_id: str) -> bool:
+        return self.incident_ids is None or incident_id in self.incident_ids
+
+    def line(self) -> str:
+        counted = (
+            f"{self.unexpected_count} unexpected"
+            + (f" of {self.element_count}" if self.element_count is not None else "")
+            if self.unexpected_count is not None
+            else "could not be evaluated"
+        )
+        samples = "; ".join(
+            ", ".join(f"{k}={v}" for k, v in sample.items()) for sample in self.sample_keys
+        )
+        text = f"FAILED {self.suite} [{self.expectation} on {self.table}]: {self.description} -- {counted}"
+        if samples:
+            text += f"; e.g. {samples}"
+        if self.error:
+            text += f"; error: {self.error}"
+        return text
+
+
+@dataclass
+class GateResult:
+    suites: int
+    expectations: int
+    seconds: float
+    data_docs_index: Path
+    failures: list[ExpectationFailure] = field(default_factory=list)
+    per_concern: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def failures_for(self, incident_id: str) -> list[ExpectationFailure]:
+        return [f for f in self.failures if f.touches(incident_id)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": "passed" if self.passed else "failed",
+            "suites": self.suites,
+            "expectations": self.expectations,
+            "seconds": round(self.seconds, 3),
+            "data_docs": str(self.data_docs_index),
+            "per_concern": {
+                concern: {"suites": s, "expectations": e, "failed": f}
+                for concern, (s, e, f) in sorted(self.per_concern.items())
+            },
+            "failed_expectations": [asdict(f) for f in self.failures],
+        }
+
+    def summary_lines(self) -> list[str]:
+        lines = [
+            f"validation: {self.suites} suites, {self.expectations} expectations, "
+            f"{len(self.failures)} failed in {self.seconds:.1f} s"
+        ]
+        for concern, (suites, expectations, failed) in sorted(self.per_concern.items()):
+            state = "all passed" if not failed else f"{failed} FAILED"
+            lines.append(
+                f"  {concern:<18} {suites:>2} suites {expectations:>3} expectations  {state}"
+            )
+        lines.extend(f"  {failure.line()}" for failure in self.failures)
+        lines.append(f"Data Docs: {self.data_docs_index}")
+        return lines
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _samples(result: dict[str, Any], keys: list[str]) -> list[dict[str, str]]:
+    """A few offending rows: their keys and the offending value (or the whole query row)."""
+    indexed = result.get("partial_unexpected_index_list") or result.get("unexpected_index_list")
+    rows = (result.get("details") or {}).get("unexpected_rows") or []
+    samples = []
+    for row in (indexed if indexed is not None else rows)[:MAX_SAMPLES]:
+        if isinstance(row, dict):
+            chosen = dict(list(row.items())[:MAX_SAMPLE_FIELDS]) if indexed is None else row
+            samples.append({k: _text(v) for k, v in chosen.items()})
+    return samples
+
+
+def _incidents(
+    result: dict[str, Any], incident_column: str | None, unexpected: int | None
+) -> list[str] | None:
+    """The incidents a failure touches, or None when it cannot be narrowed (all of them)."""
+    if not incident_column or unexpected is None:
+        return None
+    rows = result.get("unexpected_index_list") or result.get("partial_unexpected_index_list")
+    if rows is None:
+        rows = (result.get("details") or {}).get("unexpected_rows") or []
+    ids = {str(r[incident_column]) for r in rows if isinstance(r, dict) and r.get(incident_column)}
+    # a truncated list may hide incidents: be conservative and touch every incident
+    if not ids or len(rows) < unexpected:
+        return None
+    return sorted(ids)
+
+
+def _failure(suite_name: str, meta: dict[str, Any], outcome: Any) -> ExpectationFailure:
+    config = outcome.expectation_config
+    result: dict[str, Any] = dict(outcome.result or {})
+    error = None
+    exception = outcome.exception_info or {}
+    if exception.get("raised_exception"):
+        error = str(exception.get("exception_message") or "exception")[:500]
+    unexpected = result.get("unexpected_count", result.get("observed_value"))
+    unexpected_count = int(unexpected) if isinstance(unexpected, int) else None
+    keys = list(meta.get("key_columns") or [])
+    return ExpectationFailure(
+        concern=str(meta.get("concern", suite_name.split(".")[0])),
+        suite=suite_name,
+        table=str(meta.get("asset", "")),
+        expectation=str(config.type),
+        description=str(config.description or config.type),
+        unexpected_count=unexpected_count,
+        element_count=result.get("element_count"),
+        sample_keys=_samples(result, keys),
+        incident_ids=_incidents(result, meta.get("incident_column"), unexpected_count),
+        error=error,
+    )
+
+
+def _environment(db_path: Path, out_dir: Path) -> dict[str, str]:
+    return {
+        "COMETRECON_GX_URL": f"duckdb:///{db_path.resolve()}",
+        "COMETRECON_GX_RESULTS_DIR": str((out_dir / "results").resolve()),
+        "COMETRECON_DATA_DOCS_DIR": str((out_dir / "data_docs").resolve()),
+    }
+
+
+def run_gate(db_path: Path, out_dir: Path, only: Iterable[str] | None = None) -> GateResult:
+    """Run every checkpoint (or those named in `only`) on the warehouse, read-only.
+
+    Writes validation results, the Data Docs site and `summary.json` under `out_dir`.
+    """
+    started = time.perf_counter()
+    os.environ.update(_environment(db_path, out_dir))
+    # GX warns that per-asset schema names are deprecated, and SQLAlchemy that it cannot
+    # reflect DuckDB list columns; neither affects the expectations run here
+    warnings.filterwarnings("ignore", message="`schema_name` is deprecated")
+    warnings.filterwarnings("ignore", message="Did not recognize type")
+    import great_expectations as gx
+
+    from cometrecon.validation import gx_duckdb
+
+    gx_duckdb.install()
+    context = gx.get_context(mode="file", project_root_dir=project_dir() / "expectations")
+    wanted = set(only) if only is not None else None
+    failures: list[ExpectationFailure] = []
+    per_concern: dict[str, tuple[int, int, int]] = {}
+    suites = expectations = 0
+    try:
+        for checkpoint in sorted(context.checkpoints.all(), key=lambda c: c.name):
+            if wanted is not None and checkpoint.name not in wanted:
+                continue
+            outcome = checkpoint.run()
+            for suite_result in outcome.run_results.values():
+                suite_name = str(suite_result.suite_name)
+                meta: dict[str, Any] = dict(context.suites.get(suite_name).meta or {})
+                concern = str(meta.get("concern", suite_name.split(".")[0]))
+                failed_here = [
+                    _failure(suite_name, meta, r) for r in suite_result.results if not r.success
+                ]
+                failures.extend(failed_here)
+                n_suites, n_expectations, n_failed = per_concern.get(concern, (0, 0, 0))
+                per_concern[concern] = (
+                    n_suites + 1,
+                    n_expectations + len(suite_result.results),
+                    n_failed + len(failed_here),
+                )
+                suites += 1
+                expectations += len(suite_result.results)
+        sites = context.build_data_docs()
+    finally:
+        gx_duckdb.release(context.data_sources.get("warehouse"))
+    index = Path(str(sites.get("local_site", "")).removeprefix("file://"))
+    result = GateResult(
+        suites=suites,
+        expectations=expectations,
+        seconds=time.perf_counter() - started,
+        data_docs_index=index,
+        failures=failures,
+        per_concern=per_concern,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "summary.json").write_text(
+        json.dumps(result.as_dict(), indent=2, default=str) + "\n", encoding="utf-8"
+    )
+    return result
