@@ -15,7 +15,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: help setup demo test lint format pytest chromium lock clean
+.PHONY: help setup demo test lint format pytest chromium lock clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,12 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
+
+BENCH_SIZES ?= 1000000,10000000
+BENCH_HISTORY_DAYS ?= 30
+
+bench: setup  ## time every stage at 1M and 10M attempts against the DuckDB floor; writes docs/benchmarks.md
+	$(BIN)/python bench/run_bench.py --sizes $(BENCH_SIZES) --history-days $(BENCH_HISTORY_DAYS) --out docs/benchmarks.md
 
 demo: setup  ## write a demo landing folder and run the main job on it
 	$(BIN)/cometrecon demo $(DEMO_DIR) --seed $(SEED)

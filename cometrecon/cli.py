@@ -116,6 +116,19 @@ def command_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if gate.passed else EXIT_BLOCKED
 
 
+def command_nightly(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from cometrecon.nightly import last_finished_day, run_nightly
+    from cometrecon.nightly_config import load_config
+
+    db_path = Path(args.db) if args.db else warehouse_path()
+    day = date.fromisoformat(args.date) if args.date else last_finished_day()
+    config = load_config(args.config)
+    with warehouse_lock(db_path, args.wait):
+        return run_nightly(Path(args.landing_dir), db_path, Path(args.reports), day, config)
+
+
 def command_demo(args: argparse.Namespace) -> int:
     from cometrecon.demo import write_demo
 
@@ -172,6 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_warehouse_arguments(validate)
     validate.set_defaults(handler=command_validate)
 
+    nightly = sub.add_parser(
+        "nightly",
+        help="reconcile the finished UTC day: exit 0 within tolerance, 1 variance alert, 2 failure",
+    )
+    nightly.add_argument("landing_dir")
+    nightly.add_argument(
+        "--date", help="the UTC day to reconcile, YYYY-MM-DD (default: yesterday in UTC)"
+    )
+    nightly.add_argument(
+        "--config", help="TOML settings (default: $COMETRECON_CONFIG or cometrecon.toml)"
+    )
+    _add_warehouse_arguments(nightly)
+    nightly.set_defaults(handler=command_nightly)
+
     demo = sub.add_parser("demo", help="write a demo landing folder and its ground truth")
     demo.add_argument("out_dir", help="writes OUT_DIR/landing/ and OUT_DIR/ground_truth.json")
     demo.add_argument("--seed", type=int, default=42)
@@ -190,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cometrecon: {error}", file=sys.stderr)
         return EXIT_FAILED
     except WarehouseBusy as error:
+        print(f"cometrecon: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except ValueError as error:
         print(f"cometrecon: {error}", file=sys.stderr)
         return EXIT_FAILED
 

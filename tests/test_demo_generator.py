@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import itertools
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
+import yaml
 
 from cometrecon.demo import DemoSummary, write_demo
 
@@ -583,3 +586,178 @@ def test_days_spread_history(tmp_path: Path) -> None:
         (spread.landing / "pricing" / "catalog_2026-05-08.capture.json").read_text()
     )["captured_at"]
     assert captured < spread.truth["traffic"]["start_utc"]
+
+
+# ---- the checklist's answer keys --------------------------------------------------------
+
+LOOKBACK = 15 * 60  # seconds: the duplicate rule's look-back
+
+
+def _requests(attempts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per logical request: first sent, tenant, first attempt's body, attempts."""
+    requests: dict[str, dict[str, Any]] = {}
+    for a in sorted(attempts, key=lambda a: (a["request_id"], a["attempt"])):
+        sent = datetime.fromisoformat(a["sent_at"])
+        entry = requests.setdefault(
+            a["request_id"], {"first_sent": sent, "tenant": a["tenant"], "attempts": []}
+        )
+        entry["first_sent"] = min(entry["first_sent"], sent)
+        if a["attempt"] == 1:
+            entry["body"] = json.dumps(a["request_body"], sort_keys=True)
+        entry["attempts"].append(a)
+    return requests
+
+
+@pytest.mark.parametrize("which", ["demo", "demo7"])
+def test_bodies_unique_except_queue_replays(which: str, request: pytest.FixtureRequest) -> None:
+    demo = request.getfixturevalue(which)
+    requests = _requests(_app_attempts(demo.landing))
+    for entry in requests.values():  # retries resend the same body
+        assert len({json.dumps(a["request_body"]) for a in entry["attempts"]}) == 1
+    by_body: dict[tuple[str, str], list[tuple[datetime, str]]] = defaultdict(list)
+    for request_id, entry in requests.items():
+        by_body[(entry["tenant"], entry["body"])].append((entry["first_sent"], request_id))
+    flagged: dict[str, str] = {}
+    for group in by_body.values():
+        group.sort()
+        for (earlier_at, earlier), (later_at, later) in itertools.pairwise(group):
+            assert (later_at - earlier_at).total_seconds() <= LOOKBACK, "accidental duplicate"
+            if _in_window(later_at):
+                flagged[later] = earlier
+    truth = demo.truth
+    replays = truth["injected"]["queue_replays"]
+    assert 10 <= replays["count"] <= 30
+    assert flagged == {p["request_id"]: p["replay_of"] for p in replays["pairs"]}
+    assert truth["usage_validation"]["duplicate_client_requests"] == len(flagged)
+    # total distinct bodies: one per request but the replays
+    assert len({(e["tenant"], e["body"]) for e in requests.values()}) == len(requests) - len(
+        flagged
+    )
+    assert any(not _in_window(requests[e]["first_sent"]) for e in flagged.values())
+    for later in flagged:  # existing single-attempt successes: no count or cost changed
+        (attempt,) = requests[later]["attempts"]
+        assert attempt["http_status"] == 200 and attempt["usage"] is not None
+
+
+def test_usage_validation_from_files(demo: Demo) -> None:
+    attempts = _app_attempts(demo.landing)
+    requests = _requests(attempts)
+    gateway = _gateway_rows(demo.landing)
+    logged = {r["request_id"] for r in gateway}
+    app_ids = {a["cometapi_request_id"] for a in attempts if a["cometapi_request_id"]}
+    window = [a for r in requests.values() if _in_window(r["first_sent"]) for a in r["attempts"]]
+    sent_at = {a["cometapi_request_id"]: datetime.fromisoformat(a["sent_at"]) for a in attempts}
+    consume = [r for r in gateway if r["type"] == 2]
+    billed_in = [r for r in consume if _in_window(_created(r))]
+    app_tokens = {r["token_name"] for r in consume if r["request_id"] in app_ids}
+    crossing = sum(
+        _in_window(sent_at[r["request_id"]]) != _in_window(_created(r))
+        for r in consume
+        if r["request_id"] in sent_at
+    )
+    expected = {
+        "successful_requests": 12_408,
+        "failed_requests": 42,
+        "retried_requests": 317,
+        "scheduled_jobs_in_window": len({r["token_name"] for r in billed_in} - app_tokens),
+        "request_ids_only_in_gateway_log": sum(r["request_id"] not in app_ids for r in billed_in),
+        "request_ids_only_in_app_log": sum(a["cometapi_request_id"] not in logged for a in window),
+        "streams_logged_only_at_start": sum(
+            a["stream"] and (a["client_disconnected"] or a["completed_at"] is None) for a in window
+        ),
+        "requests_crossing_window_boundary": crossing,
+        "billed_records_without_charge_line": 0,
+    }
+    usage = demo.truth["usage_validation"]
+    assert {k: usage[k] for k in expected} == expected
+    assert usage["scheduled_jobs_in_window"] == 1
+    assert usage["request_ids_only_in_app_log"] == 15  # connection errors only
+    boundary = next(a for a in demo.truth["attribution"] if a["cause"] == "window_boundary")
+    assert usage["requests_crossing_window_boundary"] == boundary["evidence_count"]
+
+
+@pytest.mark.parametrize("which", ["demo", "demo7"])
+def test_contract_disagreements_from_files(which: str, request: pytest.FixtureRequest) -> None:
+    demo = request.getfixturevalue(which)
+    (path,) = (demo.landing / "contracts").glob("*.yaml")
+    contract = yaml.safe_load(path.read_text(encoding="utf-8"))
+    patterns = [
+        re.compile("^" + re.sub(r"\{[^}]+\}", "[^/:]+", e["path"]) + "$")
+        for e in contract["endpoints"]
+    ]
+    fields = {
+        (e["api_format"], f.split(".")[0])
+        for e in contract["endpoints"]
+        for f in e["request_fields"]
+    }
+    usage_fields = {
+        (e["api_format"], f) for e in contract["endpoints"] for f in e["response_usage_fields"]
+    }
+    found: set[tuple[str, str]] = set()
+    retries: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for entry in _requests(_app_attempts(demo.landing)).values():
+        if not _in_window(entry["first_sent"]):
+            continue
+        for a in entry["attempts"]:
+            fmt = a["api_format"]
+            if not any(p.match(a["endpoint"].split("?")[0]) for p in patterns):
+                found.add(("endpoint_path", a["endpoint"]))
+            found |= {
+                ("request_field", f"{fmt}: {k}")
+                for k in a["request_body"]
+                if (fmt, k) not in fields
+            }
+            root = "usageMetadata" if fmt == "gemini" else "usage"
+            for key, value in (a["usage"] or {}).items():
+                paths = (
+                    [f"{root}.{key}.{s}" for s in value]
+                    if isinstance(value, dict)
+                    else [f"{root}.{key}"]
+                )
+                found |= {
+                    ("response_usage_field", f"{fmt}: {p}")
+                    for p in paths
+                    if (fmt, p) not in usage_fields
+                }
+            if a["http_status"] and a["http_status"] >= 400:
+                retries[a["http_status"]][0] += 1
+                retries[a["http_status"]][1] += a["attempt"] < len(entry["attempts"])
+    for status, (_, retried) in retries.items():
+        if (status in contract["retryable_statuses"] and not retried) or (
+            status in contract["non_retryable_statuses"] and retried
+        ):
+            found.add(("retry_policy", f"HTTP {status}"))
+    assert demo.truth["contract_disagreements"] == [list(p) for p in sorted(found)]
+    assert [
+        "endpoint_path",
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+    ] in demo.truth["contract_disagreements"]
+
+
+@pytest.mark.parametrize("which", ["demo", "demo7"])
+def test_onsets_and_remediation(which: str, request: pytest.FixtureRequest) -> None:
+    truth = request.getfixturevalue(which).truth
+    change = truth["injected"]["timeout_change"]
+    onsets = truth["onsets"]
+    assert set(onsets) == {"retry_amplification", "untracked_job"}
+    retry = onsets["retry_amplification"]
+    assert datetime.fromisoformat(retry["true_onset_utc"]) == datetime.fromisoformat(
+        change["changed_at"]
+    )
+    assert (retry["trigger_changed_setting"], retry["trigger_deploy_id"]) == (
+        change["key"],
+        change["deploy_id"],
+    )
+    job = onsets["untracked_job"]
+    assert _in_window(datetime.fromisoformat(job["true_onset_utc"]))
+    assert job["trigger_changed_setting"] is None and job["trigger_deploy_id"] is None
+    assert truth["remediation"] == sorted(
+        [
+            "replace_stale_rate_source",
+            "add_parser_regression_test",
+            "add_deployment_guard",
+            "add_retry_budget",
+            "add_reporting_alert",
+            "prepare_support_packet",
+        ]
+    )

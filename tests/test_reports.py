@@ -159,7 +159,9 @@ def test_report_is_self_contained(demo: dict[str, Any]) -> None:
     page = (outputs(demo) / "report.html").read_text()
     assert "<script" not in page
     assert not re.search(r"""(src|href)=["']https?://""", page)
-    assert page.count("<svg") == 3
+    assert page.count("<svg") == 4
+    for chart in ("waterfall", "hourly", "paths", "timeline"):
+        assert f'id="chart-{chart}"><svg' in page
 
 
 @pytest.mark.skipif(

@@ -73,7 +73,7 @@ def assert_blocked(
 def test_clean_demo_passes_the_gate_and_records_it(demo: dict[str, Any]) -> None:
     run = demo["run"]
     assert run.returncode == EXIT_OK, run.stdout[-3000:] + run.stderr[-3000:]
-    assert re.search(r"validation: 23 suites, \d+ expectations, 0 failed", run.stdout)
+    assert re.search(r"validation: 29 suites, \d+ expectations, 0 failed", run.stdout)
     for concern in (
         "confidence_labels",
         "window_alignment",
@@ -257,7 +257,7 @@ def test_validate_command_alone(demo: dict[str, Any], tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     assert main(["validate", "--db", str(demo["db"]), "--reports", str(reports)]) == EXIT_OK
     summary = json.loads((reports / "_validation" / "summary.json").read_text())
-    assert summary["status"] == "passed" and summary["suites"] == 23
+    assert summary["status"] == "passed" and summary["suites"] == 29
     assert set(summary["per_concern"]) == {
         "confidence_labels",
         "window_alignment",
@@ -285,7 +285,7 @@ def test_landed_focus_line_across_the_window_end_is_flagged_not_counted(
     db = tmp_path / "wh.duckdb"
     run = cometrecon("run", str(landing), db=db, reports=tmp_path / "reports")
     assert run.returncode == EXIT_OK, run.stdout[-3000:] + run.stderr[-3000:]
-    assert re.search(r"validation: 23 suites, \d+ expectations, 0 failed", run.stdout)
+    assert re.search(r"validation: 29 suites, \d+ expectations, 0 failed", run.stdout)
     with duckdb.connect(str(db), read_only=True) as con:
         placed = con.execute(
             "select window_position, is_counted_in_billed, billed_cost "

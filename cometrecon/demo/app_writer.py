@@ -28,6 +28,8 @@ from cometrecon.demo.world import (
     PROMPT_SENTENCES,
     SYSTEM_PROMPT,
     TENANTS,
+    TICKET_DIGITS,
+    TICKET_PREFIX,
     TOKEN_NAMES,
     World,
 )
@@ -214,9 +216,23 @@ def _headers(world: World) -> pl.Expr:
     return pl.when(pl.col("fmt") == 2).then(anthropic).otherwise(bearer)
 
 
-def _body() -> pl.Expr:
+def request_body() -> pl.Expr:
+    """The JSON request body of an attempt (needs `fmt`, see `with_format`).
+
+    The user message is the planted prompt sentence followed by the request's ticket
+    number, so every logical request's body is unique; its retries repeat it exactly, and
+    a queue replay carries the sentence and ticket of the request it resends.
+    """
     model = jstr(pick(pl.col("model").cast(pl.Int64), [m.label for m in MODELS]))
-    sentence = jstr(pick(pl.col("sentence").cast(pl.Int64), PROMPT_SENTENCES))
+    sentence = jstr(
+        pl.concat_str(
+            [
+                pick(pl.col("sentence").cast(pl.Int64), PROMPT_SENTENCES),
+                lit(TICKET_PREFIX),
+                pl.col("ticket").cast(pl.String).str.zfill(TICKET_DIGITS),
+            ]
+        )
+    )
     stream = jbool(pl.col("stream"))
     max_output = jint(pl.col("max_output"))
     system = f'"{SYSTEM_PROMPT}"'
@@ -294,24 +310,31 @@ def _body() -> pl.Expr:
     )
 
 
-def app_lines(attempts: pl.DataFrame, world: World) -> pl.DataFrame:
-    """One JSON text per app attempt (batch-job rows, tenant -1, are not app attempts)."""
-    frame = attempts.filter(pl.col("tenant") >= 0).with_columns(
+def logical_request_id(request_seq: pl.Expr) -> pl.Expr:
+    """The app log's `request_id` of a logical request sequence number."""
+    return pl.concat_str([lit("req-"), jint(request_seq).str.zfill(9)])
+
+
+def with_format(attempts: pl.DataFrame) -> pl.DataFrame:
+    """The app attempts (batch-job rows, tenant -1, are not) with their API format index."""
+    return attempts.filter(pl.col("tenant") >= 0).with_columns(
         fmt=pl.col("model")
         .cast(pl.Int64)
         .replace_strict(
             old=list(range(len(MODELS))), new=list(FORMAT_OF_MODEL), return_dtype=pl.Int64
         )
     )
+
+
+def app_lines(attempts: pl.DataFrame, world: World) -> pl.DataFrame:
+    """One JSON text per app attempt (batch-job rows, tenant -1, are not app attempts)."""
+    frame = with_format(attempts)
     kind = pl.col("kind")
     model_idx = pl.col("model").cast(pl.Int64)
     key = pick(pl.col("token").cast(pl.Int64), [world.api_keys[t] for t in TOKEN_NAMES])
     line = jobj(
         [
-            (
-                "request_id",
-                jstr(pl.concat_str([lit("req-"), jint(pl.col("req_seq")).str.zfill(9)])),
-            ),
+            ("request_id", jstr(logical_request_id(pl.col("req_seq")))),
             ("attempt", jint(pl.col("attempt"))),
             ("sent_at", jstr(timestamp("sent_ms", world.incident.finance_timezone))),
             ("completed_at", jstr(timestamp("app_done_ms", world.incident.finance_timezone))),
@@ -331,7 +354,7 @@ def app_lines(attempts: pl.DataFrame, world: World) -> pl.DataFrame:
             ("usage", _usage()),
             ("error", _error(world)),
             ("request_headers", _headers(world)),
-            ("request_body", _body()),
+            ("request_body", request_body()),
         ],
         tail=or_empty(pl.col("legacy_key"), pl.concat_str([lit(', "api_key": "'), key, lit('"')])),
     )

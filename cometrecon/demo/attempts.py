@@ -36,6 +36,9 @@ from cometrecon.demo.world import (
     TENANT_P,
     TENANT_Z_OFFSET_P,
     TENANTS,
+    TICKET_MODULUS,
+    TICKET_MULTIPLIER,
+    TICKET_OFFSET,
     TIMEOUT_MODEL_P,
     TIMEOUT_MODELS,
     TIMEOUT_SCENARIOS,
@@ -98,6 +101,12 @@ def draw_scenarios(rng: np.random.Generator, world: World, first_sent: I64) -> n
     pick_before = np.searchsorted(cumulative_before, u, side="right")
     chosen = np.where(after, pick_after, pick_before)
     return np.minimum(chosen, len(SCENARIOS) - 1).astype(np.int8)
+
+
+def ticket_numbers(request_seq: I64) -> I64:
+    """The ticket number each logical request's message carries: unique per request."""
+    ticket: I64 = (request_seq * TICKET_MULTIPLIER + TICKET_OFFSET) % TICKET_MODULUS
+    return ticket
 
 
 def first_sent_times(rng: np.random.Generator, hour_start_ms: int, n: int) -> I64:
@@ -250,6 +259,7 @@ def generate_hour(
             "tenant": tenant[rep],
             "stream": is_stream,
             "sentence": sentence[rep],
+            "ticket": ticket_numbers((request_seq0 + rep).astype(np.int64)),
             "z_offset": z_offset[rep],
             "legacy_key": tenant[rep] == LEGACY_KEY_TENANT,
             "sent_ms": sent,
@@ -300,6 +310,7 @@ def generate_batch(
             "tenant": np.full(n, -1, dtype=np.int8),
             "stream": np.zeros(n, dtype=np.bool_),
             "sentence": np.zeros(n, dtype=np.int8),
+            "ticket": np.zeros(n, dtype=np.int64),
             "z_offset": np.ones(n, dtype=np.bool_),
             "legacy_key": np.zeros(n, dtype=np.bool_),
             "sent_ms": sent,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from cometrecon.demo.app_writer import write_app_lines
+from cometrecon.demo.app_writer import logical_request_id, write_app_lines
 from cometrecon.demo.attempts import (
     draw_scenarios,
     first_sent_times,
@@ -27,6 +27,7 @@ from cometrecon.demo.billing_writer import (
     write_billing_usage,
     write_focus,
 )
+from cometrecon.demo.checklist import ChecklistAccumulator, checklist_truth
 from cometrecon.demo.gateway_writer import (
     SHAPE_CLI,
     SHAPE_CSV,
@@ -38,6 +39,7 @@ from cometrecon.demo.ground_truth import GroundTruthAccumulator, compute
 from cometrecon.demo.jsontext import dumps
 from cometrecon.demo.ledger import finalize, ledger_part, write_ledger
 from cometrecon.demo.quota import QuotaTable
+from cometrecon.demo.replays import QueueReplays
 from cometrecon.demo.static_writers import (
     write_changes,
     write_contract,
@@ -151,6 +153,7 @@ def write_demo(
     write_pricing(landing, world)
 
     accumulator = GroundTruthAccumulator(world)
+    checklist = ChecklistAccumulator(world)
     billing = BillingAccumulator()
     flusher = _GatewayFlusher(landing, world, billing)
     ledger_parts: list[pl.DataFrame] = []
@@ -158,6 +161,7 @@ def write_demo(
     if world.batch_requests:
         batch = generate_batch(batch_rng, world, quota_table, BATCH_SEQ0)
         accumulator.add_attempts(batch)
+        checklist.add_attempts(batch)
         flusher.add(gateway_rows(batch))
 
     hours = [world.traffic_start + timedelta(hours=i) for i in range(world.traffic_hours)]
@@ -172,6 +176,7 @@ def write_demo(
         weights = np.array([world.hour_weight(h) for h in window])
         split = traffic_rng.multinomial(world.window_requests, weights / weights.sum())
         window_split = {h: int(n) for h, n in zip(window, split, strict=True)}
+    replays = QueueReplays.plan(world, seed, window_split)
 
     request_seq = attempt_seq = 0
     plan_offset = 0
@@ -214,10 +219,12 @@ def write_demo(
                         request_seq,
                         attempt_seq,
                     )
+                    frame = replays.apply(frame, hour_ms, n - lo)
                     request_seq += min(CHUNK_REQUESTS, n - lo)
                     attempt_seq += frame.height
                     write_app_lines(handle, frame, world)
                     accumulator.add_attempts(frame)
+                    checklist.add_attempts(frame)
                     ledger_parts.append(ledger_part(frame))
                     flusher.add(gateway_rows(frame))
         flusher.flush_through(hour_ms // MS_PER_HOUR)
@@ -231,6 +238,26 @@ def write_demo(
     write_billing_usage(landing, billing)
 
     truth = compute(world, accumulator, ledger, focus)
+    truth_counts, attribution = truth["counts"], truth["attribution"]
+    injected = truth["injected"]
+    assert isinstance(truth_counts, dict) and isinstance(attribution, list)
+    assert isinstance(injected, dict)
+    pairs = replays.pairs
+    injected["queue_replays"] = {
+        "planned": world.queue_replays,
+        "count": pairs.height,
+        "rule": (
+            "a later logical request of the same tenant whose first attempt's request body "
+            "equals an earlier request's, first sent at most 15 minutes after it"
+        ),
+        "pairs": pairs.select(
+            request_id=logical_request_id(pl.col("request_seq")),
+            replay_of=logical_request_id(pl.col("replay_of_seq")),
+            gap_ms="gap_ms",
+        ).to_dicts(),
+    }
+    injected["scheduled_job_token_names"] = checklist.job_token_names()
+    truth.update(checklist_truth(world, checklist, truth_counts, attribution, focus, pairs))
     files = sorted(p for p in landing.rglob("*") if p.is_file())
     truth["landing_files"] = [
         {"path": p.relative_to(landing).as_posix(), "bytes": p.stat().st_size} for p in files

@@ -63,8 +63,12 @@ def write_incident(landing: Path, world: World) -> Path:
     return path
 
 
-def write_changes(landing: Path, world: World) -> Path:
-    rows = [
+CHANGE_COLUMNS = ("changed_at", "kind", "key", "old_value", "new_value", "deploy_id", "description")
+
+
+def change_rows(world: World) -> list[list[str]]:
+    """The change log's rows, in the order of CHANGE_COLUMNS."""
+    return [
         [
             "2026-05-10T16:20:00Z",
             "deploy",
@@ -102,16 +106,16 @@ def write_changes(landing: Path, world: World) -> Path:
             "Dark mode for the admin console",
         ],
     ]
+
+
+def write_changes(landing: Path, world: World) -> Path:
     path = landing / "changes" / "changes.csv"
-    _write_csv(
-        path,
-        ["changed_at", "kind", "key", "old_value", "new_value", "deploy_id", "description"],
-        rows,
-    )
+    _write_csv(path, list(CHANGE_COLUMNS), change_rows(world))
     return path
 
 
-def write_contract(landing: Path) -> Path:
+def contract_document() -> dict[str, object]:
+    """The API contract snapshot as the on-call engineer captured it from the docs."""
     chat_usage = [
         "usage.prompt_tokens",
         "usage.completion_tokens",
@@ -119,7 +123,7 @@ def write_contract(landing: Path) -> Path:
         "usage.prompt_tokens_details.cached_tokens",
         "usage.completion_tokens_details.reasoning_tokens",
     ]
-    document = {
+    document: dict[str, object] = {
         "provider": "CometAPI",
         "source_url": "https://apidoc.cometapi.com/",
         "captured_at": utc_text(CONTRACT_CAPTURE),
@@ -205,10 +209,15 @@ def write_contract(landing: Path) -> Path:
             "retry_example": "min(30000, 1000*2^attempt) ms + jitter",
         },
     }
+    return document
+
+
+def write_contract(landing: Path) -> Path:
     path = landing / "contracts" / "cometapi_contract_2026-05-11.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8"
+        yaml.safe_dump(contract_document(), sort_keys=False, allow_unicode=True, width=100),
+        encoding="utf-8",
     )
     return path
 

@@ -307,6 +307,21 @@ PROMPT_SENTENCES = (
     "Rewrite the onboarding email for the Kestrel Analytics pilot in a friendlier tone.",
 )
 BATCH_SENTENCE = "Backfill the product description for SKU LUMEN-7731 from the archived catalog."
+# Every logical request's user message ends with its own ticket number, so no two request
+# bodies are equal unless a queue replay resent one: ticket = (seq * A + B) mod 10^9 is a
+# bijection on request sequence numbers below 10^9 (A is coprime to 10).
+TICKET_PREFIX = " Ref NW-"
+TICKET_MULTIPLIER = 387_420_489
+TICKET_OFFSET = 104_729
+TICKET_MODULUS = 1_000_000_000
+TICKET_DIGITS = 9
+
+# Queue replays: a request resent under a new request id with the body of an earlier one of
+# the same tenant, 1 to 15 minutes later (the duplicate rule looks back 15 minutes).
+DUPLICATE_LOOKBACK_MS = 15 * 60_000
+REPLAY_MIN_GAP_MS = 60_000
+REPLAY_MAX_GAP_MS = DUPLICATE_LOOKBACK_MS - 1_000  # strictly inside the look-back
+REPLAYS_RANGE = (10, 31)  # seed-drawn count for the default window (high exclusive)
 
 # Attempt kinds and the retry scenarios of a logical request.
 K_OK, K_TIMEOUT, K_ERROR, K_CONN, K_INVALID, K_CUT = range(6)
@@ -372,6 +387,7 @@ class World:
     correction_usd: Decimal
     batch_requests: int
     api_keys: dict[str, str] = field(default_factory=dict)
+    queue_replays: int = 0  # window requests resent with an earlier request's body
 
     @property
     def change_at_ms(self) -> int:
@@ -526,6 +542,12 @@ def build_world(
         batch = round(batch * window_requests / DEFAULT_WINDOW_REQUESTS)
     if not window_covered:
         batch = 0
+    # drawn last, so every parameter above is the same as before replays existed
+    replays = int(rng.integers(*REPLAYS_RANGE))
+    if window_requests != DEFAULT_WINDOW_REQUESTS:
+        replays = round(replays * window_requests / DEFAULT_WINDOW_REQUESTS)
+    if not window_covered:
+        replays = 0
 
     key_rng = np.random.default_rng(key_seq)
     api_keys = {name: _api_key(key_rng) for name in TOKEN_NAMES}
@@ -550,4 +572,5 @@ def build_world(
         correction_usd=correction,
         batch_requests=batch,
         api_keys=api_keys,
+        queue_replays=replays,
     )

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from cometrecon.reports.evidence import IncidentEvidence
 from cometrecon.reports.narrative import closure_criteria, final_statement, open_unknowns
+from cometrecon.reports.review import (
+    contract_disagreements,
+    remediation_rows,
+    timeline_rows,
+    usage_rows,
+)
 
 
 def closure_markdown(evidence: IncidentEvidence) -> str:
@@ -26,6 +32,45 @@ def closure_markdown(evidence: IncidentEvidence) -> str:
         *[
             f"| {u['assumption']} | {u['owner']} | {u['next_action']} |"
             for u in open_unknowns(evidence)
+        ],
+        "",
+        "## Contract verification: disagreements",
+        "",
+        "| contract item | item | documented | observed | evidence | can explain |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {r['contract_item']} | {r['item']} | {r['documented_value'] or '(not documented)'} "
+            f"| {r['observed_value'] or '(not observed)'} | {r['evidence_count']:,} "
+            f"| {r['linked_cause'] or ''} |"
+            for r in contract_disagreements(evidence)
+        ],
+        "",
+        "## Usage validation",
+        "",
+        "| checklist item | count | confidence |",
+        "|---|---|---|",
+        *[
+            f"| {r['checklist_item']} | {r['check_count']:,}"
+            + (f" of {r['out_of']:,}" if r["out_of"] is not None else "")
+            + f" | {r['confidence']} |"
+            for r in usage_rows(evidence)
+        ],
+        "",
+        "## Timeline (UTC)",
+        "",
+        *[
+            f"- {r['event_at']:%Y-%m-%d %H:%M} {r['event_kind']}: {r['event']} ({r['detail']})"
+            + (f"; likely trigger: {r['likely_trigger']}" if r["likely_trigger"] else "")
+            for r in timeline_rows(evidence)
+        ],
+        "",
+        "## Remediation plan (track separately from these notes)",
+        "",
+        "| item | called for by | evidence | owner |",
+        "|---|---|---|---|",
+        *[
+            f"| {r['checklist_item']} | {r['called_for_by']} | {r['evidence']} | {r['owner']} |"
+            for r in remediation_rows(evidence)
         ],
         "",
     ]

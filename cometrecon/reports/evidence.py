@@ -73,6 +73,11 @@ class IncidentEvidence:
     rejected_files: list[str] = field(default_factory=list)
     # FOCUS lines whose charge period crosses a window edge: flagged, never counted
     edge_crossing_lines: list[dict[str, Any]] = field(default_factory=list)
+    # the incident review beyond the variance: contract, usage checklist, timeline, plan
+    contract: list[dict[str, Any]] = field(default_factory=list)
+    usage_checks: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    remediation: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def variance_usd(self) -> Decimal:
@@ -311,6 +316,19 @@ def load_evidence(db_path: Path, incident_id: str) -> IncidentEvidence:
         ).fetchall()[0][0]
         rate_labels = {label["rate_confidence"] for label in labels}
         has_export = bool(billing)
+        review = {
+            name: _rows(
+                con,
+                f"select * from marts.{table} where incident_id = ? order by {order}",
+                [incident_id],
+            )
+            for name, table, order in (
+                ("contract", "fct_contract_verification", "item_order, item"),
+                ("usage_checks", "fct_usage_validation", "check_order"),
+                ("timeline", "fct_incident_timeline", "event_order"),
+                ("remediation", "fct_remediation_plan", "item_order"),
+            )
+        }
         quarantined = con.execute(
             "select count(*) from staging.stg_ingest__quarantined_rows where is_current_version"
         ).fetchall()[0][0]
@@ -357,4 +375,5 @@ def load_evidence(db_path: Path, incident_id: str) -> IncidentEvidence:
         quarantined_rows=int(quarantined),
         rejected_files=rejected,
         edge_crossing_lines=edge_crossing,
+        **review,
     )

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from cometrecon.reports.evidence import IncidentEvidence
 from cometrecon.reports.narrative import final_statement, material, open_unknowns, usd
+from cometrecon.reports.review import contract_rows, remediation_rows, timeline_rows, usage_rows
 
 plt.rcParams.update(
     {"svg.fonttype": "none", "font.size": 9, "figure.dpi": 100, "svg.hashsalt": "cometrecon"}
@@ -122,6 +123,54 @@ def hourly_chart(evidence: IncidentEvidence) -> str:
     return _svg(figure)
 
 
+def timeline_chart(evidence: IncidentEvidence) -> str:
+    """Hourly billed and expected spend with the changes, alerts and cause onsets on it."""
+    edges = [h.hour_start for h in evidence.hourly] + [evidence.buffered_end]
+    hours = mdates.date2num(edges)
+    figure, axis = plt.subplots(figsize=(9, 3.2))
+    axis.axvspan(
+        _x(evidence.window_start), _x(evidence.window_end), color=COLORS["window"], alpha=0.25
+    )
+    for label, values, color in (
+        ("expected", [h.recomputed_usd for h in evidence.hourly], "#2980b9"),
+        ("billed", [h.billed_usd or Decimal(0) for h in evidence.hourly], "#c0392b"),
+    ):
+        points = [float(v) for v in values]
+        if points:
+            points.append(points[-1])
+        axis.step(hours, points, where="post", label=label, color=color, linewidth=1.4)
+    low, high = _x(evidence.buffered_start), _x(evidence.buffered_end)
+    top = axis.get_ylim()[1]
+    for number, event in enumerate(e for e in evidence.timeline if e["event_kind"] != "window"):
+        at = _x(event["event_at"])
+        if not low <= at <= high:
+            continue
+        onset = event["event_kind"] == "cause_onset"
+        axis.axvline(
+            at,
+            color=COLORS["up"] if onset else "#555555",
+            linestyle="-" if onset else "--",
+            linewidth=1.2,
+        )
+        axis.annotate(
+            str(event["event"]).replace("_", " "),
+            (at, top * (0.95 - 0.12 * (number % 4))),
+            fontsize=7,
+            rotation=0,
+            xytext=(3, 0),
+            textcoords="offset points",
+            color=COLORS["up"] if onset else "#333333",
+        )
+    axis.set_xlim(low, high)
+    axis.set_ylabel("USD per hour (UTC)")
+    axis.set_title("Timeline: changes (dashed) and cause onsets (red) against hourly spend")
+    axis.legend(fontsize=7, loc="upper left", frameon=False)
+    axis.grid(alpha=0.3)
+    axis.xaxis.set_major_locator(mdates.HourLocator(tz=UTC))
+    axis.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))
+    return _svg(figure)
+
+
 def paths_chart(evidence: IncidentEvidence) -> str:
     names = ["forecast", "recomputed", "gateway", "billed"]
     figure, axis = plt.subplots(figsize=(6, 3))
@@ -149,11 +198,14 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+# disagreements first: they are what the reader is looking for
+STATUS_ORDER = {"disagrees": 0, "assumption": 1, "not_observed": 2, "agrees": 3}
+
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1000px;color:#222}
 h1{font-size:1.5rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
 .statement{font-size:1.05rem;background:#f4f6f7;border-left:4px solid #34495e;padding:.8rem 1rem}
-table{border-collapse:collapse;width:100%;font-size:.85rem} td,th{border:1px solid #ddd;padding:.3rem .5rem;text-align:left}
+table{border-collapse:collapse;width:100%;font-size:.85rem} td,th{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;overflow-wrap:anywhere;min-width:5.5em}
 th{background:#f4f6f7} .chart svg{max-width:100%;height:auto} .muted{color:#666;font-size:.8rem}
 """
 
@@ -205,6 +257,44 @@ def report_html(evidence: IncidentEvidence, run_id: str) -> str:
         [u["assumption"], u["owner"], u["next_action"]] for u in open_unknowns(evidence)
     ]
     confidence_rows = [[k, v] for k, v in evidence.confidence.items()]
+    contract_table = [
+        [
+            r["contract_item"],
+            r["item"],
+            r["documented_value"] or "(not documented)",
+            r["observed_value"] or "(not observed)",
+            f"{r['evidence_count']:,}",
+            r["status"],
+            r["linked_cause"] or "",
+        ]
+        for r in sorted(
+            contract_rows(evidence), key=lambda r: STATUS_ORDER.get(str(r["status"]), 9)
+        )
+    ]
+    usage_table = [
+        [
+            r["checklist_item"],
+            f"{r['check_count']:,}" + (f" of {r['out_of']:,}" if r["out_of"] is not None else ""),
+            r["evidence"],
+            r["confidence"],
+        ]
+        for r in usage_rows(evidence)
+    ]
+    timeline_table = [
+        [
+            f"{r['event_at']:%Y-%m-%d %H:%M}",
+            r["event_kind"],
+            r["event"],
+            r["detail"],
+            r["likely_trigger"] or "",
+            r["confidence"] or "",
+        ]
+        for r in timeline_rows(evidence)
+    ]
+    remediation_table = [
+        [r["checklist_item"], r["called_for_by"], r["evidence"], r["owner"]]
+        for r in remediation_rows(evidence)
+    ]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(evidence.incident_id)}: CometAPI reconciliation</title>
 <style>{STYLE}</style></head><body>
@@ -224,5 +314,13 @@ owner {html.escape(evidence.owner or "unassigned")} · finance reviewer {html.es
 <p></p>{_table(["source", "location", "captured at", "purpose"], source_rows)}
 <h2>Open unknowns</h2>
 {_table(["assumption", "owner", "next action"], unknown_rows)}
+<h2 id="contract">Contract verification</h2>
+{_table(["contract item", "item", "documented", "observed", "evidence", "status", "can explain"], contract_table)}
+<h2 id="usage-validation">Usage validation</h2>
+{_table(["checklist item", "count", "evidence", "confidence"], usage_table)}
+<h2 id="timeline">Timeline</h2><div class="chart" id="chart-timeline">{timeline_chart(evidence)}</div>
+{_table(["UTC", "kind", "event", "detail", "likely trigger", "confidence"], timeline_table)}
+<h2 id="remediation">Remediation plan</h2>
+{_table(["item", "called for by", "evidence", "owner"], remediation_table)}
 </body></html>
 """

@@ -12,6 +12,12 @@ import jsonschema
 
 from cometrecon.reports.evidence import IncidentEvidence
 from cometrecon.reports.narrative import closure_criteria, final_statement, open_unknowns
+from cometrecon.reports.review import (
+    contract_rows,
+    remediation_rows,
+    timeline_rows,
+    usage_rows,
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -136,6 +142,10 @@ def build_record(
             for c in closure_criteria(evidence)
         ],
         "open_unknowns": open_unknowns(evidence),
+        "contract_verification": contract_rows(evidence),
+        "usage_validation": usage_rows(evidence),
+        "timeline": timeline_rows(evidence),
+        "remediation_plan": remediation_rows(evidence),
         "status": "reconciled",
         "validation": validation,
     }

@@ -31,7 +31,10 @@ unioned as (
 renamed as (
 
     select
-        md5(raw_table || ':' || _file_sha256 || ':' || cast(_row_number as varchar))
+        md5(
+            raw_table || ':' || _source_path || ':' || _file_sha256 || ':'
+            || cast(_row_number as varchar)
+        )
             as quarantined_row_key,
         raw_table,
         _source_path as source_path,

@@ -1,0 +1,450 @@
+-- The checklist's "Usage validation" items for every incident: one row per incident ×
+-- check with its count, what the count is of, the evidence behind it and its confidence.
+-- Requests are the logical requests first sent inside [window_start, window_end).
+with
+
+incidents as (
+
+    select * from {{ ref('dim_incident_windows') }}
+
+),
+
+app_attempts as (
+
+    select * from {{ ref('int_incident_app_attempts_windowed') }}
+
+),
+
+attributed as (
+
+    select * from {{ ref('int_incident_attempts_attributed') }}
+
+),
+
+joined as (
+
+    select * from {{ ref('int_attempts_joined') }}
+
+),
+
+changes as (
+
+    select * from {{ ref('stg_changes__change_log') }}
+
+),
+
+charge_lines as (
+
+    select * from {{ ref('int_incident_charge_lines_windowed') }}
+
+),
+
+ledger as (
+
+    select * from {{ ref('int_ledger_buckets_aligned') }}
+
+),
+
+usage as (
+
+    select * from {{ ref('int_attempt_usage_normalized') }}
+
+),
+
+checks as (
+
+    select * from {{ ref('usage_validation_checks') }}
+
+),
+
+all_app_attempts as (
+
+    select * from {{ ref('int_app_attempts_deduplicated') }}
+
+),
+
+gateway_logs as (
+
+    select * from {{ ref('stg_gateway__logs') }}
+
+),
+
+---------- requests: successful, failed, retried
+
+requests as (
+
+    select
+        incident_id,
+        logical_request_id,
+        tenant,
+        any_value(payload_fingerprint) filter (where attempt_number = 1) as first_payload,
+        min(sent_at) as first_sent_at,
+        bool_or(is_final_success) as succeeded,
+        max(attempts_in_request) as attempts
+    from app_attempts
+    group by incident_id, logical_request_id, tenant
+
+),
+
+request_counts as (
+
+    select
+        incident_id,
+        count(*) filter (where succeeded) as successful_requests,
+        count(*) filter (where not succeeded) as failed_requests,
+        count(*) filter (where attempts > 1) as retried_requests,
+        count(*) as logical_requests,
+        sum(attempts) as attempts
+    from requests
+    group by incident_id
+
+),
+
+-- every logical request of the application log, wherever it was first sent: the earlier
+-- request of a duplicate may be first sent before the window opens
+all_requests as (
+
+    select
+        logical_request_id,
+        tenant,
+        any_value(payload_fingerprint) filter (where attempt_number = 1) as first_payload,
+        min(sent_at) as first_sent_at
+    from all_app_attempts
+    group by logical_request_id, tenant
+
+),
+
+-- the same tenant sent the same payload (salted hash) under another request id shortly
+-- after an earlier request: a client-side duplicate (timeout resend or queue replay)
+duplicates as (
+
+    select
+        later.incident_id,
+        count(distinct later.logical_request_id) as duplicate_client_requests
+    from requests as later
+    inner join all_requests as earlier
+        on
+            later.tenant = earlier.tenant
+            and later.first_payload = earlier.first_payload
+            and later.logical_request_id <> earlier.logical_request_id
+            and earlier.first_sent_at < later.first_sent_at
+            and later.first_sent_at - earlier.first_sent_at <= interval 15 minute
+    group by later.incident_id
+
+),
+
+---------- jobs, one-sided request ids, streams, boundary
+
+gateway_in_window as (
+
+    select
+        incidents.incident_id,
+        joined.*
+    from incidents
+    inner join joined
+        on
+            joined.billed_at >= incidents.window_start
+            and joined.billed_at < incidents.window_end
+            and joined.has_gateway_record
+
+),
+
+app_token_names as (
+
+    select distinct
+        gateway_in_window.incident_id,
+        gateway_in_window.token_name
+    from gateway_in_window
+    where gateway_in_window.has_app_record
+
+),
+
+jobs as (
+
+    select
+        gateway_in_window.incident_id,
+        count(distinct gateway_in_window.token_name) as job_tokens,
+        string_agg(distinct gateway_in_window.token_name, ', ') as job_token_names,
+        count(*) as job_rows
+    from gateway_in_window
+    left join app_token_names
+        on
+            gateway_in_window.incident_id = app_token_names.incident_id
+            and gateway_in_window.token_name = app_token_names.token_name
+    where app_token_names.token_name is null
+    group by gateway_in_window.incident_id
+
+),
+
+scheduled_changes as (
+
+    select
+        incidents.incident_id,
+        count(*) as scheduled_changes,
+        string_agg(changes.changed_setting, ', ') as scheduled_change_names
+    from incidents
+    inner join changes
+        on
+            changes.changed_at >= incidents.buffered_start
+            and changes.changed_at < incidents.buffered_end
+            and changes.change_kind in ('job', 'cron', 'schedule', 'backfill', 'batch')
+    group by incidents.incident_id
+
+),
+
+-- request ids the gateway logged in any record type (consume, error, ...)
+gateway_logged as (
+
+    select distinct cometapi_request_id
+    from gateway_logs
+    where cometapi_request_id is not null
+
+),
+
+one_sided as (
+
+    select
+        incident_id,
+        count(*) filter (where not has_app_record) as gateway_only_ids,
+        0 as app_only_ids
+    from gateway_in_window
+    group by incident_id
+    union all
+    select
+        app_attempts.incident_id,
+        0 as gateway_only_ids,
+        count(*) filter (where gateway_logged.cometapi_request_id is null) as app_only_ids
+    from app_attempts
+    left join gateway_logged
+        on app_attempts.cometapi_request_id = gateway_logged.cometapi_request_id
+    group by app_attempts.incident_id
+
+),
+
+one_sided_counts as (
+
+    select
+        incident_id,
+        sum(gateway_only_ids) as gateway_only_ids,
+        sum(app_only_ids) as app_only_ids
+    from one_sided
+    group by incident_id
+
+),
+
+streams as (
+
+    select
+        incident_id,
+        count(*) filter (where is_stream) as stream_attempts,
+        count(*) filter (where is_stream and (is_client_disconnected or completed_at is null))
+            as streams_logged_at_start_only
+    from app_attempts
+    group by incident_id
+
+),
+
+boundary as (
+
+    select
+        incident_id,
+        count(*) filter (where is_sent_in_window is distinct from is_billed_in_window)
+            as crossing_boundary,
+        count(*) as attributed_attempts
+    from attributed
+    group by incident_id
+
+),
+
+---------- response usage against the ledger, per aligned hour and label
+
+response_usage_hourly as (
+
+    select
+        attributed.incident_id,
+        joined.service_label,
+        date_trunc('hour', joined.sent_at) as bucket_start_utc,
+        sum(usage.quantity) filter (
+            where usage.dimension in ('input', 'input_cache_read', 'input_cache_write')
+        ) as input_tokens,
+        sum(usage.quantity) filter (where usage.dimension = 'output') as output_tokens
+    from attributed
+    inner join joined on attributed.attempt_key = joined.attempt_key
+    inner join usage on attributed.attempt_key = usage.attempt_key
+    where attributed.is_ledgered_attempt and attributed.is_sent_in_window
+    group by all
+
+),
+
+ledger_hourly as (
+
+    select
+        incidents.incident_id,
+        ledger.service_label,
+        ledger.bucket_start_utc,
+        sum(ledger.input_tokens) as input_tokens,
+        sum(ledger.output_tokens) as output_tokens
+    from incidents
+    inner join ledger
+        on
+            ledger.bucket_start_utc >= incidents.window_start
+            and ledger.bucket_start_utc < incidents.window_end
+    group by all
+
+),
+
+usage_vs_ledger as (
+
+    select
+        coalesce(response.incident_id, booked.incident_id) as incident_id,
+        count(*) as buckets_compared,
+        count(*) filter (
+            where
+            coalesce(response.input_tokens, 0) <> coalesce(booked.input_tokens, 0)
+            or coalesce(response.output_tokens, 0) <> coalesce(booked.output_tokens, 0)
+        ) as buckets_differing
+    from response_usage_hourly as response
+    full outer join ledger_hourly as booked
+        on
+            response.incident_id = booked.incident_id
+            and response.service_label = booked.service_label
+            and response.bucket_start_utc = booked.bucket_start_utc
+    group by all
+
+),
+
+---------- billed records that no charge line covers
+
+charge_hours as (
+
+    select distinct
+        incident_id,
+        service_label,
+        date_trunc('hour', charge_period_start) as hour_start
+    from charge_lines
+    where is_counted_in_billed and charge_category = 'Usage'
+
+),
+
+untied as (
+
+    select
+        gateway_in_window.incident_id,
+        count(*) filter (where charge_hours.hour_start is null) as untied_billed_records,
+        count(*) as billed_records
+    from gateway_in_window
+    left join charge_hours
+        on
+            gateway_in_window.incident_id = charge_hours.incident_id
+            and gateway_in_window.billed_label = charge_hours.service_label
+            and date_trunc('hour', gateway_in_window.billed_at) = charge_hours.hour_start
+    group by gateway_in_window.incident_id
+
+),
+
+---------- one row per check
+
+counted as (
+
+    select
+        incidents.incident_id,
+        counts.check_name,
+        counts.check_count,
+        counts.out_of,
+        counts.evidence
+    from incidents
+    left join request_counts on incidents.incident_id = request_counts.incident_id
+    left join duplicates on incidents.incident_id = duplicates.incident_id
+    left join jobs on incidents.incident_id = jobs.incident_id
+    left join scheduled_changes on incidents.incident_id = scheduled_changes.incident_id
+    left join one_sided_counts on incidents.incident_id = one_sided_counts.incident_id
+    left join streams on incidents.incident_id = streams.incident_id
+    left join boundary on incidents.incident_id = boundary.incident_id
+    left join usage_vs_ledger on incidents.incident_id = usage_vs_ledger.incident_id
+    left join untied on incidents.incident_id = untied.incident_id
+    cross join lateral (
+        values
+        (
+            'successful_requests', coalesce(request_counts.successful_requests, 0),
+            coalesce(request_counts.logical_requests, 0),
+            'logical requests whose last attempt succeeded (application log)'
+        ),
+        (
+            'failed_requests', coalesce(request_counts.failed_requests, 0),
+            coalesce(request_counts.logical_requests, 0),
+            'logical requests without a successful attempt (application log)'
+        ),
+        (
+            'retried_requests', coalesce(request_counts.retried_requests, 0),
+            coalesce(request_counts.logical_requests, 0),
+            'logical requests with more than one attempt; '
+            || coalesce(request_counts.attempts, 0) || ' attempts in all'
+        ),
+        (
+            'duplicate_client_requests', coalesce(duplicates.duplicate_client_requests, 0),
+            coalesce(request_counts.logical_requests, 0),
+            'requests whose salted payload hash repeats an earlier request of the same tenant '
+            || 'within 15 minutes under another request id'
+        ),
+        (
+            'scheduled_jobs_in_window',
+            coalesce(jobs.job_tokens, 0) + coalesce(scheduled_changes.scheduled_changes, 0),
+            null,
+            'gateway token names billing in the window that no application request used: '
+            || coalesce(jobs.job_token_names || ' (' || jobs.job_rows || ' gateway rows)', 'none')
+            || '; scheduled changes in the buffered window: '
+            || coalesce(scheduled_changes.scheduled_change_names, 'none')
+        ),
+        (
+            'request_ids_only_in_gateway_log', coalesce(one_sided_counts.gateway_only_ids, 0),
+            null, 'gateway records billed in the window without an application attempt'
+        ),
+        (
+            'request_ids_only_in_app_log', coalesce(one_sided_counts.app_only_ids, 0),
+            coalesce(request_counts.attempts, 0),
+            'application attempts of the window that the gateway never logged'
+        ),
+        (
+            'usage_buckets_differing_from_ledger', coalesce(usage_vs_ledger.buckets_differing, 0),
+            coalesce(usage_vs_ledger.buckets_compared, 0),
+            'hour × label buckets where response usage (input incl. cache, output) of '
+            || 'ledgered attempts differs from the ledger aligned to UTC'
+        ),
+        (
+            'streams_logged_only_at_start',
+            coalesce(streams.streams_logged_at_start_only, 0),
+            coalesce(streams.stream_attempts, 0),
+            'streamed attempts with no completion logged (client disconnected or no end)'
+        ),
+        (
+            'requests_crossing_window_boundary', coalesce(boundary.crossing_boundary, 0),
+            coalesce(boundary.attributed_attempts, 0),
+            'billed attempts sent on one side of a window edge and billed on the other'
+        ),
+        (
+            'billed_records_without_charge_line', coalesce(untied.untied_billed_records, 0),
+            coalesce(untied.billed_records, 0),
+            'gateway records of the window whose hour and label no usage charge line covers'
+        )
+    ) as counts (check_name, check_count, out_of, evidence)
+
+),
+
+final as (
+
+    select
+        counted.incident_id || ':' || counted.check_name as usage_check_key,
+        counted.incident_id,
+        counted.check_name,
+        checks.checklist_item,
+        cast(counted.check_count as bigint) as check_count,
+        cast(counted.out_of as bigint) as out_of,
+        counted.evidence,
+        checks.confidence,
+        cast(checks.check_order as integer) as check_order
+    from counted
+    inner join checks on counted.check_name = checks.check_name
+
+)
+
+select * from final
