@@ -230,26 +230,9 @@ documented_fields as (
 
 field_rows as (
 
-    select
-        coalesce(observed.incident_id, incidents.incident_id) as incident_id,
-        'request_field' as item_kind,
-        coalesce(observed.api_format, documented.api_format) || ': '
-        || coalesce(observed.field_name, documented.field_name) as item,
-        documented.field_name as documented_value,
-        observed.field_name as observed_value,
-        coalesce(observed.attempts, 0) as evidence_count,
-        case
-            when documented.field_name is null then 'disagrees'
-            when observed.field_name is null then 'not_observed'
-            else 'agrees'
-        end as status
-    from incidents
-    cross join documented_fields as documented
-    full outer join observed_fields as observed
-        on
-            incidents.incident_id = observed.incident_id
-            and documented.api_format = observed.api_format
-            and documented.field_name = observed.field_name
+    {{ documented_against_observed(
+        'request_field', 'documented_fields', 'observed_fields', 'field_name'
+    ) }}
 
 ),
 
@@ -347,26 +330,9 @@ documented_usage as (
 
 usage_rows as (
 
-    select
-        coalesce(observed.incident_id, incidents.incident_id) as incident_id,
-        'response_usage_field' as item_kind,
-        coalesce(observed.api_format, documented.api_format) || ': '
-        || coalesce(observed.field_path, documented.field_path) as item,
-        documented.field_path as documented_value,
-        observed.field_path as observed_value,
-        coalesce(observed.attempts, 0) as evidence_count,
-        case
-            when documented.field_path is null then 'disagrees'
-            when observed.field_path is null then 'not_observed'
-            else 'agrees'
-        end as status
-    from incidents
-    cross join documented_usage as documented
-    full outer join observed_usage_fields as observed
-        on
-            incidents.incident_id = observed.incident_id
-            and documented.api_format = observed.api_format
-            and documented.field_path = observed.field_path
+    {{ documented_against_observed(
+        'response_usage_field', 'documented_usage', 'observed_usage_fields', 'field_path'
+    ) }}
 
 ),
 
