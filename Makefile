@@ -31,9 +31,10 @@ $(STAMP): requirements.lock pyproject.toml
 
 BENCH_SIZES ?= 1000000,10000000
 BENCH_HISTORY_DAYS ?= 30
+BENCH_HISTORY_ATTEMPTS ?= 200000
 
 bench: setup  ## time every stage at 1M and 10M attempts against the DuckDB floor; writes docs/benchmarks.md
-	$(BIN)/python bench/run_bench.py --sizes $(BENCH_SIZES) --history-days $(BENCH_HISTORY_DAYS) --out docs/benchmarks.md
+	$(BIN)/python bench/run_bench.py --sizes $(BENCH_SIZES) --history-days $(BENCH_HISTORY_DAYS) --history-attempts $(BENCH_HISTORY_ATTEMPTS) --out docs/benchmarks.md
 
 demo: setup  ## write a demo landing folder and run the main job on it
 	$(BIN)/cometrecon demo $(DEMO_DIR) --seed $(SEED)

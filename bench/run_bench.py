@@ -2,7 +2,8 @@
 against the floor of DuckDB alone reading the same files, with peak memory.
 
     python bench/run_bench.py [--sizes 1000000,10000000] [--history-days 30]
-                              [--out docs/benchmarks.md] [--work DIR]
+                              [--history-attempts 200000] [--out docs/benchmarks.md]
+                              [--work DIR]
 
 For each size: writes the demo landing folder (not timed), then runs the stages the way
 `cometrecon run` does, each in its own process so its peak resident set (the whole
@@ -10,7 +11,8 @@ process tree, sampled every 50 ms from /proc) is its own: ingest, `dbt build`, t
 validation gate, the reports. The floor is DuckDB alone creating one table from every
 file of the same landing folder (read_json / read_csv / read_text, one pass). Then the
 incremental case: one new day of the smallest size on a warehouse that already holds
-`--history-days` days, against the same day on an empty warehouse, both via
+`--history-days` days of `--history-attempts` attempts each (landed day by day, built
+once with `cometrecon build`), against the same day on an empty warehouse, both via
 `cometrecon nightly`. Writes the table to `--out` with the machine's cores and memory.
 Nothing here is a test: no threshold fails the run.
 """
@@ -166,22 +168,26 @@ def bench_size(size: int, work: Path, env: dict[str, str]) -> dict[str, Stage]:
 
 
 def bench_incremental(
-    size: int, history_days: int, work: Path, env: dict[str, str]
+    size: int, history_days: int, history_attempts: int, work: Path, env: dict[str, str]
 ) -> tuple[Stage, Stage]:
-    """One new day on a warehouse holding `history_days` days, against an empty one."""
+    """One new day of `size` attempts on a warehouse holding `history_days` days of
+    `history_attempts` attempts each, against the same day on an empty warehouse."""
     folder = work / "incremental"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     log = folder / "bench.log"
     new_day = date(2026, 5, 11)
-    history = folder / "history"
+    full = folder / "full.duckdb"
+    full_env = {**env, "COMETRECON_DB": str(full), "COMETRECON_REPORTS": str(folder / "reports")}
     print(
-        f"incremental: writing {history_days} days of history at {size:,} attempts a day",
+        f"incremental: {history_days} days of history at {history_attempts:,} attempts a day "
+        "(written, landed and removed day by day; not timed)",
         flush=True,
     )
     for offset in range(history_days, 0, -1):
         day = new_day - timedelta(days=offset)
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        day_folder = folder / "history" / f"{day}"
         subprocess.run(
             [
                 sys.executable,
@@ -190,15 +196,26 @@ def bench_incremental(
                 "from cometrecon.demo import write_demo; "
                 "write_demo(Path(sys.argv[1]), seed=int(sys.argv[2]), attempts=int(sys.argv[3]), "
                 "start=datetime.fromisoformat(sys.argv[4]), days=1)",
-                str(history / f"{day}"),
+                str(day_folder),
                 str(offset),
-                str(size),
+                str(history_attempts),
                 start.isoformat(),
             ],
             check=True,
             env=env,
             stdout=subprocess.DEVNULL,
         )
+        subprocess.run(
+            [str(BIN / "cometrecon"), "ingest", str(day_folder / "landing")],
+            env=full_env,
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
+        shutil.rmtree(day_folder)  # landed: the warehouse holds it now
+    print("incremental: building the history (not timed)", flush=True)
+    subprocess.run(
+        [str(BIN / "cometrecon"), "build"], env=full_env, check=True, stdout=subprocess.DEVNULL
+    )
     subprocess.run(
         [
             str(BIN / "cometrecon"),
@@ -212,19 +229,6 @@ def bench_incremental(
         check=True,
         env=env,
         stdout=subprocess.DEVNULL,
-    )
-    full = folder / "full.duckdb"
-    full_env = {**env, "COMETRECON_DB": str(full), "COMETRECON_REPORTS": str(folder / "reports")}
-    print("incremental: loading the history (not timed)", flush=True)
-    for day_folder in sorted(history.iterdir()):
-        subprocess.run(
-            [str(BIN / "cometrecon"), "ingest", str(day_folder / "landing")],
-            env=full_env,
-            check=False,
-            stdout=subprocess.DEVNULL,
-        )
-    subprocess.run(
-        [str(BIN / "dbt"), "build"], env=full_env, cwd=ROOT, check=False, stdout=subprocess.DEVNULL
     )
     nightly = [
         str(BIN / "cometrecon"),
@@ -240,6 +244,7 @@ def bench_incremental(
         "COMETRECON_REPORTS": str(folder / "reports-empty"),
     }
     on_empty = timed("day on empty", nightly, empty_env, log)
+    shutil.rmtree(folder / "new", ignore_errors=True)
     return with_history, on_empty
 
 
@@ -304,6 +309,12 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--history-days", type=int, default=30)
+    parser.add_argument(
+        "--history-attempts",
+        type=int,
+        default=200_000,
+        help="attempts in each history day (the new day has the smallest --sizes)",
+    )
     parser.add_argument("--work", default=str(ROOT / "bench" / "out"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "out" / "results.md"))
     args = parser.parse_args()
@@ -318,7 +329,9 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     results = {size: bench_size(size, work, env) for size in sizes}
     incremental = (
-        bench_incremental(min(sizes), args.history_days, work, env) if args.history_days else None
+        bench_incremental(min(sizes), args.history_days, args.history_attempts, work, env)
+        if args.history_days
+        else None
     )
     print(write_table(results, incremental, Path(args.out)))
 

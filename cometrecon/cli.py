@@ -34,12 +34,12 @@ def command_ingest(args: argparse.Namespace) -> int:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from cometrecon.dbt_runner import run_dbt
+    from cometrecon.dbt_runner import build_warehouse
 
     db_path = Path(args.db) if args.db else warehouse_path()
     with warehouse_lock(db_path, args.wait):
         ingest_status = _ingest(Path(args.landing_dir), db_path)
-        if run_dbt(["build"], db_path) != 0:
+        if build_warehouse(db_path) != 0:
             print("cometrecon run: dbt build failed (see above)", file=sys.stderr)
             return EXIT_FAILED
         print(f"warehouse: {db_path}")
@@ -49,6 +49,17 @@ def command_run(args: argparse.Namespace) -> int:
             "cometrecon run: some files were rejected (see REJECTED lines above)", file=sys.stderr
         )
     return report_status if report_status != EXIT_OK else ingest_status
+
+
+def command_build(args: argparse.Namespace) -> int:
+    from cometrecon.dbt_runner import build_warehouse
+
+    db_path = Path(args.db) if args.db else warehouse_path()
+    with warehouse_lock(db_path, args.wait):
+        if build_warehouse(db_path, full_refresh=args.full_refresh) != 0:
+            print("cometrecon build: dbt build failed (see above)", file=sys.stderr)
+            return EXIT_FAILED
+    return EXIT_OK
 
 
 def _validate(db_path: Path, reports_dir: Path) -> GateResult:
@@ -170,6 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("landing_dir")
     _add_warehouse_arguments(run)
     run.set_defaults(handler=command_run)
+
+    build = sub.add_parser(
+        "build",
+        help="dbt build only: incremental, or a full refresh when the project changed",
+    )
+    build.add_argument(
+        "--full-refresh", action="store_true", help="rebuild every incremental model from raw"
+    )
+    _add_warehouse_arguments(build, reports=False)
+    build.set_defaults(handler=command_build)
 
     report = sub.add_parser(
         "report", help="write one incident's record, support packet, closure and report"

@@ -6,10 +6,13 @@ released when dbt ends (see ../shared/reference/stack-notes.md).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import duckdb
 
 from cometrecon.paths import project_dir
 
@@ -22,9 +25,58 @@ def dbt_environment(db_path: Path) -> dict[str, str]:
             "DBT_PROFILES_DIR": str(project_dir()),
             "DO_NOT_TRACK": "1",
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "COMETRECON_PROJECT_HASH": project_hash(),
         }
     )
     return env
+
+
+def project_hash() -> str:
+    """A digest of everything dbt builds from: a changed project means a rebuild."""
+    digest = hashlib.sha256()
+    root = project_dir()
+    for folder in ("models", "macros", "seeds"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file():
+                digest.update(path.relative_to(root).as_posix().encode())
+                digest.update(path.read_bytes())
+    digest.update((root / "dbt_project.yml").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def last_recorded_project(db_path: Path) -> str | None:
+    """The project hash of the last build that brought the incremental models up to date
+    (None when no build was recorded: a new warehouse, or one built before the log)."""
+    if not db_path.exists():
+        return None
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        found = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'build_log' and table_name = 'incremental_builds'"
+        ).fetchall()[0][0]
+        if not found:
+            return None
+        rows = con.execute(
+            "select project_hash from build_log.incremental_builds "
+            "order by finished_at desc limit 1"
+        ).fetchall()
+    return str(rows[0][0]) if rows else None
+
+
+def build_warehouse(db_path: Path, full_refresh: bool = False) -> int:
+    """`dbt build`: incremental where the models are, full refresh when asked or when the
+    project (models, macros, seeds) changed since the last recorded build, so rows an old
+    version of the SQL computed never stay beside rows of the new one."""
+    if full_refresh:
+        return run_dbt(["build", "--full-refresh"], db_path)
+    recorded = last_recorded_project(db_path)
+    if recorded is not None and recorded != project_hash():
+        print(
+            "project changed since the last build: rebuilding every model (--full-refresh)",
+            flush=True,
+        )
+        return run_dbt(["build", "--full-refresh"], db_path)
+    return run_dbt(["build"], db_path)
 
 
 def run_dbt(arguments: list[str], db_path: Path) -> int:

@@ -2,15 +2,15 @@
 
 Ingests only files not landed yet, builds the warehouse only when something new landed
 (or the project changed) since the last successful build, defines the day
-[00:00, 24:00) UTC as a window (`DAY-YYYY-MM-DD`, written as a YAML definition into a
-folder beside the warehouse and ingested like any other), runs the validation gate,
+[00:00, 24:00) UTC as a window (`DAY-YYYY-MM-DD`, written as a YAML definition into one
+managed file beside the warehouse and ingested like any other; the next day's definition
+supersedes it), runs the validation gate,
 writes the day's outputs, and compares the day's billed total with its forecast. Every
 run is logged in `raw._nightly_runs`, including the ones that fail.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import sys
 import traceback
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from cometrecon.dbt_runner import project_hash
 from cometrecon.nightly_config import NightlyConfig
 from cometrecon.paths import project_dir
 
@@ -89,19 +90,6 @@ def day_window_id(day: date) -> str:
 
 def last_finished_day(now: datetime | None = None) -> date:
     return ((now or datetime.now(UTC)).astimezone(UTC) - timedelta(days=1)).date()
-
-
-def project_hash() -> str:
-    """A digest of everything dbt builds from: a changed project means a rebuild."""
-    digest = hashlib.sha256()
-    root = project_dir()
-    for folder in ("models", "macros", "seeds"):
-        for path in sorted((root / folder).rglob("*")):
-            if path.is_file():
-                digest.update(path.relative_to(root).as_posix().encode())
-                digest.update(path.read_bytes())
-    digest.update((root / "dbt_project.yml").read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def _connect(db_path: Path) -> duckdb.DuckDBPyConnection:
@@ -196,12 +184,21 @@ def window_definition(incident_id: str, day: date, config: NightlyConfig, notes:
     )
 
 
+DAY_WINDOW_FILE = "nightly_day.yaml"
+
+
 def write_day_window(db_path: Path, day: date, config: NightlyConfig) -> Path:
-    """The day's window definition, in a landing folder of its own beside the warehouse."""
+    """The day's window definition, in a landing folder of its own beside the warehouse.
+
+    One file, rewritten each run: the new day's definition supersedes the previous one,
+    so the warehouse reconciles only the current day's window (past days' outputs stay in
+    their report folders and `raw._nightly_runs`) and the per-window marts cost one day,
+    not every day the job has ever run.
+    """
     landing = db_path.parent / "nightly_windows"
     folder = landing / "incidents"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{day_window_id(day)}.yaml").write_text(
+    (folder / DAY_WINDOW_FILE).write_text(
         window_definition(
             day_window_id(day),
             day,
@@ -265,7 +262,7 @@ def run_nightly(
     config: NightlyConfig,
 ) -> int:
     """The nightly job; the caller holds the warehouse lock. Returns 0, 1 or 2."""
-    from cometrecon.dbt_runner import run_dbt
+    from cometrecon.dbt_runner import build_warehouse
     from cometrecon.reports import write_incident_outputs
     from cometrecon.validation import run_gate
     from ingest.loader import ingest
@@ -303,7 +300,7 @@ def run_nightly(
             )
         else:
             run.build, run.build_started_at = "failed", datetime.now(UTC)
-            if run_dbt(["build"], db_path) != 0:
+            if build_warehouse(db_path) != 0:
                 run.message = "dbt build failed (see above)"
                 return EXIT_FAILED
             run.build = "built"

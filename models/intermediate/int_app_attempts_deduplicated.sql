@@ -1,10 +1,22 @@
 -- One row per application attempt (logical request × attempt number), the same attempt
 -- landed twice kept once, with its retry chain and its service label.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        tags=['incremental_attempts'],
+        pre_hook="{{ delete_changed_attempts('logical_request_id', 'sent_at', 'app_request') }}",
+    )
+}}
+
+-- depends_on: {{ ref('int_attempt_changes_detected') }}
 with
 
 attempts as (
 
     select * from {{ ref('stg_app__request_attempts') }}
+    where {{ changed_attempts_filter('logical_request_id', 'sent_at', 'app_request') }}
 
 ),
 

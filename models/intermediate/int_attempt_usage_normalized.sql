@@ -2,24 +2,41 @@
 -- × dimension, never collapsed into "tokens". The app's own response usage wins
 -- (verified_from_response); without it the gateway's token counts are used
 -- (verified_from_server_log, or estimated when the gateway's semantics are unknown).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        tags=['incremental_attempts'],
+        pre_hook="{{ delete_changed_attempts('logical_request_id', 'change_anchor_at', 'joined_request') }}",
+    )
+}}
+
+-- depends_on: {{ ref('int_attempt_changes_detected') }}
 with
 
 attempts as (
 
     select * from {{ ref('int_attempts_joined') }}
-    where is_billed
+    where
+        is_billed
+        and {{ changed_attempts_filter(
+            'logical_request_id', 'change_anchor_at', 'joined_request'
+        ) }}
 
 ),
 
 app as (
 
     select * from {{ ref('int_app_attempts_deduplicated') }}
+    where {{ changed_attempts_filter('logical_request_id', 'sent_at', 'joined_request') }}
 
 ),
 
 gateway as (
 
     select * from {{ ref('int_gateway_requests_deduplicated') }}
+    where {{ changed_attempts_filter('request_key', 'billed_at', 'joined_gateway_request') }}
 
 ),
 
@@ -100,6 +117,8 @@ wide as (
 
     select
         usage_by_source.*,
+        attempts.logical_request_id,
+        attempts.change_anchor_at,
         case when per_request_labels.service_label is not null then 1 else 0 end
             as request_quantity
     from usage_by_source
@@ -132,6 +151,8 @@ final as (
     select
         attempt_key || ':' || dimension as attempt_dimension_key,
         attempt_key,
+        logical_request_id,
+        change_anchor_at,
         dimension,
         cast(quantity as bigint) as quantity,
         case when quantity is null then 'unavailable' else quantity_confidence end

@@ -2,17 +2,30 @@
 -- id (never the gateway log id): app attempts with or without a gateway row, and
 -- requests only the gateway saw. Says when each was sent and billed, and why a billed
 -- attempt is missing from the ledger (the usage capture gap).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        tags=['incremental_attempts'],
+        pre_hook="{{ delete_changed_attempts('logical_request_id', 'change_anchor_at', 'joined_request') }}",
+    )
+}}
+
+-- depends_on: {{ ref('int_attempt_changes_detected') }}
 with
 
 app as (
 
     select * from {{ ref('int_app_attempts_deduplicated') }}
+    where {{ changed_attempts_filter('logical_request_id', 'sent_at', 'joined_request') }}
 
 ),
 
 gateway as (
 
     select * from {{ ref('int_gateway_requests_deduplicated') }}
+    where {{ changed_attempts_filter('request_key', 'billed_at', 'joined_gateway_request') }}
 
 ),
 
@@ -72,7 +85,9 @@ joined as (
         gateway.exact_quota_usd,
         coalesce(gateway.has_ratios, false) as has_gateway_ratios,
         coalesce(gateway.is_minimum_charge, false) as is_minimum_charge,
-        gateway.token_confidence as gateway_token_confidence
+        gateway.token_confidence as gateway_token_confidence,
+        -- a landed time of the request's own rows: where incremental builds find it again
+        coalesce(app.sent_at, gateway.billed_at) as change_anchor_at
     from app
     full outer join gateway
         on app.cometapi_request_id = gateway.cometapi_request_id
@@ -94,6 +109,21 @@ classified as (
             else 'other_unledgered_attempt'
         end as capture_status
     from joined
+    {% if is_incremental_build() -%}
+        -- only the requests being rebuilt; a gateway row whose app attempt is not being
+        -- rebuilt stays joined to it, never a gateway-only request of its own
+        where
+            {{ changed_attempts_filter('logical_request_id', none, 'joined_request') }}
+            and (
+                has_app_record
+                or cometapi_request_id is null
+                or cometapi_request_id not in (
+                    select all_app.cometapi_request_id
+                    from {{ ref('int_app_attempts_deduplicated') }} as all_app
+                    where all_app.cometapi_request_id is not null
+                )
+            )
+    {%- endif %}
 
 )
 

@@ -1,12 +1,27 @@
 -- One row per request the gateway billed (consume log entries), the same request logged
 -- twice (e.g. in a page and a CSV export) kept once, with the tokens it billed by
 -- dimension and the exact, unrounded quota its own ratios give.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        tags=['incremental_attempts'],
+        pre_hook="{{ delete_changed_attempts('request_key', 'billed_at', 'gateway_request') }}",
+    )
+}}
+
+-- depends_on: {{ ref('int_attempt_changes_detected') }}
 with
 
 logs as (
 
     select * from {{ ref('stg_gateway__logs') }}
-    where log_type_name = 'consume'
+    where
+        log_type_name = 'consume'
+        and {{ changed_attempts_filter(
+            'coalesce(cometapi_request_id, gateway_log_key)', 'billed_at', 'gateway_request'
+        ) }}
 
 ),
 

@@ -1,16 +1,29 @@
 -- One row per billable attempt × billable dimension: the quantity, the verified rate in
 -- force when the attempt was sent, and the exact amount, each with its confidence.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        tags=['incremental_attempts'],
+        pre_hook="{{ delete_changed_attempts('logical_request_id', none, 'joined_request') }}",
+    )
+}}
+
+-- depends_on: {{ ref('int_attempt_changes_detected') }}
 with
 
 usage as (
 
     select * from {{ ref('int_attempt_usage_normalized') }}
+    where {{ changed_attempts_filter('logical_request_id', 'change_anchor_at', 'joined_request') }}
 
 ),
 
 attempts as (
 
     select * from {{ ref('int_attempts_joined') }}
+    where {{ changed_attempts_filter('logical_request_id', 'change_anchor_at', 'joined_request') }}
 
 ),
 
@@ -23,7 +36,7 @@ rates as (
 usage_in_time as (
 
     select
-        usage.*,
+        usage.* exclude (logical_request_id, change_anchor_at),
         attempts.logical_request_id,
         attempts.attempt_number,
         attempts.cometapi_request_id,

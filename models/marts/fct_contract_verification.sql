@@ -505,7 +505,10 @@ billing_rows as (
                 select
                     'group ratio '
                     || coalesce(
-                        string_agg(distinct cast(gateway.group_ratio_exact as varchar), ', '),
+                        string_agg(
+                            distinct cast(gateway.group_ratio_exact as varchar), ', '
+                            order by cast(gateway.group_ratio_exact as varchar)
+                        ),
                         'none'
                     )
                 from gateway

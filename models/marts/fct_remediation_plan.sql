@@ -82,7 +82,7 @@ rate_item as (
     select
         material.incident_id,
         'replace_stale_rate_source' as remediation_item,
-        string_agg(distinct material.cause, ', ') as called_for_by,
+        string_agg(distinct material.cause, ', ' order by material.cause) as called_for_by,
         'rate sheet differs from the verified rate in force for '
         || coalesce((
             select
@@ -111,6 +111,7 @@ cache_fields as (
         contract.incident_id,
         string_agg(
             distinct replace(contract.item, ': ', ' field '), '; '
+            order by replace(contract.item, ': ', ' field ')
         ) as fields
     from contract
     where
@@ -125,7 +126,7 @@ undocumented_fields as (
 
     select
         contract.incident_id,
-        string_agg(distinct contract.item, '; ') as fields
+        string_agg(distinct contract.item, '; ' order by contract.item) as fields
     from contract
     where contract.item_kind = 'response_usage_field' and contract.status = 'disagrees'
     group by contract.incident_id
@@ -137,7 +138,7 @@ parser_item as (
     select
         material.incident_id,
         'add_parser_regression_test' as remediation_item,
-        string_agg(distinct material.cause, ', ') as called_for_by,
+        string_agg(distinct material.cause, ', ' order by material.cause) as called_for_by,
         'pin the ledger parser to the documented usage semantics: cached and cache-write '
         || 'tokens are priced at their own rates, not as input ('
         || coalesce(any_value(cache_fields.fields), 'no cache fields seen') || ')'
@@ -160,13 +161,13 @@ guard_item as (
     select
         timeline.incident_id,
         'add_deployment_guard' as remediation_item,
-        string_agg(distinct timeline.cause, ', ') as called_for_by,
+        string_agg(distinct timeline.cause, ', ' order by timeline.cause) as called_for_by,
         string_agg(
             timeline.likely_trigger || ' is the likely trigger of '
             || replace(timeline.cause, '_', ' ')
             || ' (its share of attempts departed from the hours before in the hour from '
             || strftime(timeline.event_at, '%H:%M UTC') || ')',
-            '; ' order by timeline.event_at
+            '; ' order by timeline.event_at, timeline.likely_trigger, timeline.cause
         ) as evidence
     from timeline
     where timeline.event_kind = 'cause_onset' and timeline.likely_trigger is not null
@@ -236,11 +237,11 @@ support_item as (
     select
         incident_id,
         'prepare_support_packet' as remediation_item,
-        string_agg(cause, ', ' order by abs(amount_usd) desc) as called_for_by,
+        string_agg(cause, ', ' order by abs(amount_usd) desc, cause) as called_for_by,
         'unresolved on the provider side: '
         || string_agg(
             replace(cause, '_', ' ') || ' (' || round(amount_usd, 2) || ' USD)', ', '
-            order by abs(amount_usd) desc
+            order by abs(amount_usd) desc, cause
         ) || '; see support_packet.md' as evidence
     from material
     where claim_status = 'unresolved'

@@ -164,7 +164,9 @@ jobs as (
     select
         gateway_in_window.incident_id,
         count(distinct gateway_in_window.token_name) as job_tokens,
-        string_agg(distinct gateway_in_window.token_name, ', ') as job_token_names,
+        string_agg(
+            distinct gateway_in_window.token_name, ', ' order by gateway_in_window.token_name
+        ) as job_token_names,
         count(*) as job_rows
     from gateway_in_window
     left join app_token_names
@@ -181,7 +183,9 @@ scheduled_changes as (
     select
         incidents.incident_id,
         count(*) as scheduled_changes,
-        string_agg(changes.changed_setting, ', ') as scheduled_change_names
+        string_agg(
+            changes.changed_setting, ', ' order by changes.changed_at, changes.changed_setting
+        ) as scheduled_change_names
     from incidents
     inner join changes
         on

@@ -1,0 +1,62 @@
+{#- Incremental attempt models recompute whole requests: every row of a request that a
+    newly landed (or replaced) file touches is deleted by the pre-hook and rebuilt from
+    all of that request's landed rows, which `int_attempt_changes_detected` lists with the
+    time span they lie in (so the scans prune row groups by time). -#}
+{% macro is_incremental_build() -%}
+    {#- is_incremental(), also false in a unit test (which has no relation of its own) -#}
+    {{ return(execute and this is not none and is_incremental()) }}
+{%- endmacro %}
+
+
+{% macro attempt_change_span(kind) -%}
+    {%- if not is_incremental_build() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set changes = ref('int_attempt_changes_detected') -%}
+    {%- if adapter.get_relation(changes.database, changes.schema, changes.identifier) is none -%}
+        {#- not built (a compile without a build, e.g. the linter): recompute everything,
+            which the pre-hook's delete matches, so a build stays correct -#}
+        {{ return({'recompute_all': true, 'earliest': none, 'latest': none}) }}
+    {%- endif -%}
+    {%- set query -%}
+        select
+            count(*) filter (where change_kind = 'recompute_all') > 0,
+            min(earliest_at) filter (where change_kind = '{{ kind }}')::varchar,
+            max(latest_at) filter (where change_kind = '{{ kind }}')::varchar
+        from {{ changes }}
+    {%- endset -%}
+    {%- set row = run_query(query).rows[0] -%}
+    {{ return({'recompute_all': row[0], 'earliest': row[1], 'latest': row[2]}) }}
+{%- endmacro %}
+
+
+{% macro changed_attempts_filter(key_column, time_column, kind) -%}
+    {%- set span = attempt_change_span(kind) -%}
+    {%- if span is none or span.recompute_all -%}
+        true
+    {%- elif span.earliest is none -%}
+        false
+    {%- else -%}
+        (
+            {% if time_column -%}
+                {{ time_column }} between '{{ span.earliest }}'::timestamptz
+                and '{{ span.latest }}'::timestamptz
+                and
+            {% endif -%}
+            {{ key_column }} in (
+                select change_key from {{ ref('int_attempt_changes_detected') }}
+                where change_kind = '{{ kind }}'
+            )
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro delete_changed_attempts(key_column, time_column, kind) -%}
+    {%- if is_incremental_build() -%}
+        delete from {{ this }}
+        where {{ changed_attempts_filter(key_column, time_column, kind) }}
+    {%- else -%}
+        select 'full build: nothing to delete'
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,28 @@
+with
+
+source as (
+
+    select * from {{ source('build_log', 'catalog_rates_built') }}
+
+),
+
+renamed as (
+
+    select
+        md5(
+            service_label || ':' || dimension || ':' || coalesce(cast(valid_from as varchar), '')
+            || ':' || cast(snapshot_number as varchar)
+        ) as built_rate_key,
+        service_label,
+        dimension,
+        valid_from,
+        valid_to,
+        snapshot_number,
+        rate_digest,
+        has_published_rate
+
+    from source
+
+)
+
+select * from renamed
