@@ -329,7 +329,9 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     results = {size: bench_size(size, work, env) for size in sizes}
     incremental = (
-        bench_incremental(min(sizes), args.history_days, args.history_attempts, work, env)
+        bench_incremental(
+            min(sizes, default=1_000_000), args.history_days, args.history_attempts, work, env
+        )
         if args.history_days
         else None
     )

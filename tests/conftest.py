@@ -17,6 +17,17 @@ from cometrecon.demo import write_demo
 BIN = Path(sys.executable).parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_dbt_folders(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """dbt writes its manifest, partial-parse state and logs into target/ and logs/: each
+    test process (pytest -n runs two) gets folders of its own, and one salt, so no two
+    processes write the same file."""
+    base = tmp_path_factory.mktemp("dbt")
+    os.environ["DBT_TARGET_PATH"] = str(base / "target")
+    os.environ["DBT_LOG_PATH"] = str(base / "logs")
+    os.environ.setdefault("COMETRECON_FINGERPRINT_SALT", "cometrecon-test-salt")
+
+
 def cometrecon(
     *args: str, db: Path, reports: Path | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -98,6 +98,12 @@ def test_unchanged_folder_second_run_lands_and_builds_nothing(
     )
     third = nightly(folder, db, config=config)
     assert third.returncode == 0 and run_log(db)[-1]["build"] == "built"
+    # ... incrementally: a change-log file touches no request, so no attempt is rebuilt
+    with duckdb.connect(str(db), read_only=True) as con:
+        kinds = con.execute(
+            "select distinct change_kind from intermediate.int_attempt_changes_detected"
+        ).fetchall()
+    assert kinds == [("watermark",)]
 
 
 def test_failures_exit_2_and_are_logged(landing: Path, tmp_path: Path) -> None:

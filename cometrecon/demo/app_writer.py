@@ -310,9 +310,11 @@ def request_body() -> pl.Expr:
     )
 
 
-def logical_request_id(request_seq: pl.Expr) -> pl.Expr:
-    """The app log's `request_id` of a logical request sequence number."""
-    return pl.concat_str([lit("req-"), jint(request_seq).str.zfill(9)])
+def logical_request_id(request_seq: pl.Expr, world: World) -> pl.Expr:
+    """The app log's `request_id` of a logical request sequence number: the traffic's first
+    day in it, so demos of different days (the benchmark's history) never share an id."""
+    prefix = f"req-{world.traffic_start:%Y%m%d}-"
+    return pl.concat_str([lit(prefix), jint(request_seq).str.zfill(9)])
 
 
 def with_format(attempts: pl.DataFrame) -> pl.DataFrame:
@@ -334,7 +336,7 @@ def app_lines(attempts: pl.DataFrame, world: World) -> pl.DataFrame:
     key = pick(pl.col("token").cast(pl.Int64), [world.api_keys[t] for t in TOKEN_NAMES])
     line = jobj(
         [
-            ("request_id", jstr(logical_request_id(pl.col("req_seq")))),
+            ("request_id", jstr(logical_request_id(pl.col("req_seq"), world))),
             ("attempt", jint(pl.col("attempt"))),
             ("sent_at", jstr(timestamp("sent_ms", world.incident.finance_timezone))),
             ("completed_at", jstr(timestamp("app_done_ms", world.incident.finance_timezone))),

@@ -251,8 +251,8 @@ def write_demo(
             "equals an earlier request's, first sent at most 15 minutes after it"
         ),
         "pairs": pairs.select(
-            request_id=logical_request_id(pl.col("request_seq")),
-            replay_of=logical_request_id(pl.col("replay_of_seq")),
+            request_id=logical_request_id(pl.col("request_seq"), world),
+            replay_of=logical_request_id(pl.col("replay_of_seq"), world),
             gap_ms="gap_ms",
         ).to_dicts(),
     }
