@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from ingest.fields import Field, Nested, StreamTable, token_count
 from ingest.readers import (
+    PARALLEL_BATCH_ROWS,
     Format,
     RejectedFile,
     csv_records,
@@ -194,7 +195,7 @@ def _document_items(con: duckdb.DuckDBPyConnection, path: Path, gzipped: bool) -
                 return probe.sql(
                     "select unnest(range(1, len(items) + 1))::BIGINT as _row_number, "
                     "unnest(items)::VARCHAR as _line from _document where items is not null"
-                ).to_arrow_table()
+                ).to_arrow_table(PARALLEL_BATCH_ROWS)
     finally:
         probe.close()
     raise RejectedFile(

@@ -34,7 +34,7 @@ from ingest import (
 )
 from ingest.fields import StreamTable, typed_rows_sql
 from ingest.progress import Progress
-from ingest.readers import RejectedFile, detect
+from ingest.readers import PARALLEL_BATCH_ROWS, RejectedFile, detect
 from ingest.sanitize import fingerprint_salt, sanitize_record_text
 from ingest.source import SourceFile
 from ingest.warehouse import RAW_SCHEMA, ensure_schema, ensure_table
@@ -276,7 +276,7 @@ class Loader:
         _batch = batch  # read by name in the SQL below
         sql = typed_rows_sql(table, "_batch")
         params = {"salt": self.salt} if "$salt" in sql else None
-        _typed = self.con.sql(sql, params=params).to_arrow_table()
+        _typed = self.con.sql(sql, params=params).to_arrow_table(PARALLEL_BATCH_ROWS)
         errors = _typed.column("_error_reason")
         bad_count = len(errors) - errors.null_count
         columns = ", ".join(f'"{f.name}"' for f in table.fields)

@@ -25,6 +25,7 @@ import yaml
 from ingest.fields import CSV_ERROR_KEY, INVALID_UTF8_MARKER
 
 BLOCK_ROWS = 200_000
+PARALLEL_BATCH_ROWS = 16_384
 READ_BLOCK_BYTES = 16 * 1024 * 1024
 SNIFF_BYTES = 256 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -211,7 +212,9 @@ def _lines_to_table(raw: pa.Array, start: int, stats: LineStats) -> pa.Table:
     assert isinstance(frame, pl.DataFrame)
     blank = frame["_line"].str.strip_chars().str.len_bytes() == 0
     stats.blank_lines += int(blank.sum())
-    return frame.filter(~blank).to_arrow()
+    kept = frame.filter(~blank).to_arrow()
+    # several record batches: DuckDB scans an Arrow table one batch per thread
+    return pa.Table.from_batches(kept.to_batches(max_chunksize=PARALLEL_BATCH_ROWS))
 
 
 def records_from_python(items: list[Any]) -> pa.Table:
