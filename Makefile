@@ -15,7 +15,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: help setup demo test lint format pytest chromium lock clean bench
+.PHONY: help setup setup-spark demo test test-spark lint format pytest chromium lock lock-spark clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,18 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
+
+SPARK_STAMP := $(VENV)/.installed-spark
+
+setup-spark: $(SPARK_STAMP)  ## add dbt-spark and pyspark (requirements-spark.lock) to .venv
+
+$(SPARK_STAMP): $(STAMP) requirements-spark.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-spark.lock
+	touch $@
+
+# Builds the demo on DuckDB and on Spark (local[2]) and compares every public mart row by row.
+test-spark: setup-spark  ## the same project on Spark: every public mart must equal the DuckDB build
+	COMETRECON_SPARK_TESTS=1 $(BIN)/pytest -q tests/spark
 
 BENCH_SIZES ?= 1000000,10000000
 BENCH_HISTORY_DAYS ?= 30
@@ -70,7 +82,14 @@ format: setup  ## apply ruff and sqlfluff fixes
 lock: setup  ## re-resolve requirements.in into exact pins
 	$(BIN)/python -m pip install --quiet -r requirements.in
 	(echo "# Exact pins for every machine. Regenerate with: make lock"; \
-	 $(BIN)/python -m pip freeze --all --exclude-editable | grep -vE '^(pip|cometrecon)==') > requirements.lock
+	 $(BIN)/python -m pip freeze --all --exclude-editable | grep -vE '^(pip|cometrecon)==' \
+	 | grep -vxF -f <(grep -v '^#' requirements-spark.lock)) > requirements.lock
+
+lock-spark: setup-spark  ## re-resolve requirements-spark.in into exact pins on top of requirements.lock
+	(echo "# Exact pins for the Spark target, installed on top of requirements.lock by make test-spark."; \
+	 echo "# Regenerate with: make lock-spark"; \
+	 $(BIN)/python -m pip freeze --all --exclude-editable | grep -vE '^(pip|cometrecon)==' \
+	 | grep -vxF -f <(grep -v '^#' requirements.lock)) > requirements-spark.lock
 
 clean:  ## remove the warehouse, demo data and build outputs (keeps .venv)
-	rm -rf warehouse demo target logs reports
+	rm -rf warehouse demo target logs reports spark

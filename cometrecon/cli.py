@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -140,6 +141,49 @@ def command_nightly(args: argparse.Namespace) -> int:
         return run_nightly(Path(args.landing_dir), db_path, Path(args.reports), day, config)
 
 
+def command_export_parquet(args: argparse.Namespace) -> int:
+    from cometrecon.parquet_export import export_raw_parquet
+
+    db_path = Path(args.db) if args.db else warehouse_path()
+    with warehouse_lock(db_path, args.wait):
+        rows = export_raw_parquet(db_path, Path(args.out_dir))
+    print(f"exported {len(rows)} raw tables ({sum(rows.values()):,} rows) to {args.out_dir}")
+    return EXIT_OK
+
+
+def command_spark_check(args: argparse.Namespace) -> int:
+    from cometrecon.parquet_export import export_raw_parquet
+    from cometrecon.spark_parity import (
+        build_on_spark,
+        compare_marts,
+        spark_unavailable,
+        summary_lines,
+        write_record,
+    )
+
+    problem = spark_unavailable()
+    if problem:
+        print(f"cometrecon spark-check: {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    db_path = Path(args.db) if args.db else warehouse_path()
+    spark_dir = Path(args.spark_dir).resolve()
+    with warehouse_lock(db_path, args.wait):
+        rows = export_raw_parquet(db_path, spark_dir / "raw")
+        print(f"exported {len(rows)} raw tables ({sum(rows.values()):,} rows) as Parquet")
+        print(f"$ dbt build --target spark   (log: {spark_dir / 'dbt_build.log'})", flush=True)
+        build = build_on_spark(spark_dir, spark_dir / "raw")
+        if build.returncode != 0:
+            tail = build.log_path.read_text(errors="replace").splitlines()[-40:]
+            print("\n".join(tail), file=sys.stderr)
+            print("cometrecon spark-check: dbt build on Spark failed", file=sys.stderr)
+            return EXIT_FAILED
+        comparisons = compare_marts(db_path, spark_dir / "warehouse")
+    for line in summary_lines(comparisons, build):
+        print(line)
+    write_record(spark_dir / "spark_parity.json", comparisons, build)
+    return EXIT_OK if all(item.identical for item in comparisons) else EXIT_REJECTED
+
+
 def command_demo(args: argparse.Namespace) -> int:
     from cometrecon.demo import write_demo
 
@@ -219,6 +263,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_warehouse_arguments(nightly)
     nightly.set_defaults(handler=command_nightly)
+
+    export = sub.add_parser(
+        "export-parquet", help="write every raw table as Parquet (OUT_DIR/<table>/)"
+    )
+    export.add_argument("out_dir")
+    _add_warehouse_arguments(export, reports=False)
+    export.set_defaults(handler=command_export_parquet)
+
+    spark = sub.add_parser(
+        "spark-check",
+        help="build the project on Spark from this warehouse's raw data and compare every "
+        "public mart with the DuckDB build (exit 1 when any differs)",
+    )
+    spark.add_argument(
+        "--spark-dir",
+        default=os.environ.get("COMETRECON_SPARK_DIR", str(project_dir() / "spark")),
+        help="Spark's metastore, warehouse and raw Parquet (default: spark/)",
+    )
+    _add_warehouse_arguments(spark, reports=False)
+    spark.set_defaults(handler=command_spark_check)
 
     demo = sub.add_parser("demo", help="write a demo landing folder and its ground truth")
     demo.add_argument("out_dir", help="writes OUT_DIR/landing/ and OUT_DIR/ground_truth.json")

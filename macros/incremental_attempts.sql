@@ -60,3 +60,18 @@
         select 'full build: nothing to delete'
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- DuckDB keeps the attempt models incremental; Spark's Parquet tables cannot delete the
+    rows of a changed request, so there they are rebuilt as tables on every build. -#}
+{% macro attempt_materialization() -%}
+    {{ return(adapter.dispatch('attempt_materialization', 'cometrecon')()) }}
+{%- endmacro %}
+
+{% macro default__attempt_materialization() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+
+{% macro spark__attempt_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}

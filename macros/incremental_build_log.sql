@@ -2,6 +2,10 @@
     on-run-start creates it; on-run-end records a build only when every model tagged
     `incremental_attempts` succeeded in it, so a failed or partial build is redone. -#}
 {% macro create_incremental_build_log() -%}
+    {{ return(adapter.dispatch('create_incremental_build_log', 'cometrecon')()) }}
+{%- endmacro %}
+
+{% macro default__create_incremental_build_log() -%}
     create schema if not exists build_log;
     create table if not exists build_log.incremental_builds (
         invocation_id varchar not null,
@@ -23,17 +27,46 @@
     alter table build_log.catalog_rates_built add column if not exists has_published_rate boolean
 {%- endmacro %}
 
+{#- Spark runs one statement at a time and rebuilds the attempt models as tables every
+    time (Parquet tables cannot delete rows), so its build log stays empty: the change
+    list then says recompute_all. -#}
+{% macro spark__create_incremental_build_log() -%}
+    {%- if execute -%}
+        {%- do run_query('create database if not exists build_log') -%}
+        {%- do run_query(
+            'create table if not exists build_log.incremental_builds (invocation_id string,'
+            ~ ' changes_through timestamp, was_full_refresh boolean, finished_at timestamp,'
+            ~ ' project_hash string) using parquet'
+        ) -%}
+        {%- do run_query(
+            'create table if not exists build_log.catalog_rates_built (service_label string,'
+            ~ ' dimension string, valid_from timestamp, valid_to timestamp,'
+            ~ ' snapshot_number bigint, rate_digest string, has_published_rate boolean)'
+            ~ ' using parquet'
+        ) -%}
+    {%- endif -%}
+    select 1 as build_log_ready
+{%- endmacro %}
+
 
 {#- What of a catalog rate interval the attempt models price with, as one digest. -#}
 {% macro catalog_rate_digest() -%}
     md5(concat_ws(
-        '|', published_rate::varchar, unit_size::varchar, usd_per_unit::varchar, currency,
-        rate_confidence, source_url, captured_at::varchar
+        '|', cast(published_rate as string), cast(unit_size as string), cast(usd_per_unit as string),
+        currency, rate_confidence, source_url, cast(captured_at as string)
     ))
 {%- endmacro %}
 
 
 {% macro record_incremental_build(results) -%}
+    {{ return(adapter.dispatch('record_incremental_build', 'cometrecon')(results)) }}
+{%- endmacro %}
+
+{% macro spark__record_incremental_build(results) -%}
+    select 'spark rebuilds the attempt models in full: nothing recorded'
+{%- endmacro %}
+
+{% macro default__record_incremental_build(results) -%}
     {%- if not execute -%}
         {{ return('') }}
     {%- endif -%}

@@ -15,9 +15,9 @@
     case
         when cast({{ unit_size_column }} as decimal(38, 0)) = 1
             then cast(1 as decimal(38, 18))
-        when regexp_full_match(cast(cast({{ unit_size_column }} as decimal(38, 0)) as varchar), '10*')
+        when {{ regex_matches('cast(cast(' ~ unit_size_column ~ ' as decimal(38, 0)) as string)', "'^10*$'") }}
             then cast(
-                '0.' || repeat('0', length(cast(cast({{ unit_size_column }} as decimal(38, 0)) as varchar)) - 2) || '1'
+                '0.' || repeat('0', length(cast(cast({{ unit_size_column }} as decimal(38, 0)) as string)) - 2) || '1'
                 as decimal(38, 18)
             )
     end

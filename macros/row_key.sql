@@ -2,6 +2,6 @@
 {% macro row_key(prefix='') -%}
     md5(
         {{ prefix }}_source_path || ':' || {{ prefix }}_file_sha256 || ':'
-        || cast({{ prefix }}_row_number as varchar)
+        || cast({{ prefix }}_row_number as string)
     )
 {%- endmacro %}

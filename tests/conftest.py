@@ -16,6 +16,9 @@ from cometrecon.demo import write_demo
 
 BIN = Path(sys.executable).parent
 
+# tests/spark builds the project on Spark: `make test-spark` installs it and sets this
+collect_ignore = [] if os.environ.get("COMETRECON_SPARK_TESTS") else ["spark"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def private_dbt_folders(tmp_path_factory: pytest.TempPathFactory) -> None:

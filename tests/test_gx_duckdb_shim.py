@@ -38,8 +38,12 @@ if sys.argv[2] == "shim":
 
 
 def run(db: Path, mode: str) -> dict[str, object]:
+    # a script file, not `python -c`: with pyspark installed (make test-spark), importing GX
+    # under `-c` reaches pyspark's doctest guard, which exits the interpreter silently
+    script = db.with_name(f"gx_{mode}.py")
+    script.write_text(SCRIPT)
     completed = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(db), mode], capture_output=True, text=True, check=True
+        [sys.executable, str(script), str(db), mode], capture_output=True, text=True, check=True
     )
     return json.loads(completed.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 

@@ -2,7 +2,7 @@
 -- landed twice kept once, with its retry chain and its service label.
 {{
     config(
-        materialized='incremental',
+        materialized=attempt_materialization(),
         incremental_strategy='append',
         on_schema_change='fail',
         tags=['incremental_attempts'],
@@ -44,7 +44,7 @@ ranked as (
 labelled as (
 
     select
-        ranked.* exclude (copy_rank),
+        {{ star_except('ranked', ['copy_rank']) }},
         coalesce(aliases.service_label, ranked.requested_model) as service_label,
         coalesce(
             ranked.http_status between 200 and 299

@@ -63,8 +63,8 @@ rate_pairs as (
         rates_now.has_published_rate as now_has_published_rate,
         rates_built.has_published_rate as built_has_published_rate,
         coalesce(rates_now.valid_from, rates_built.valid_from) as valid_from,
-        coalesce(rates_now.valid_to, cast('infinity' as timestamptz)) as now_valid_to,
-        coalesce(rates_built.valid_to, cast('infinity' as timestamptz)) as built_valid_to
+        coalesce(rates_now.valid_to, {{ far_future() }}) as now_valid_to,
+        coalesce(rates_built.valid_to, {{ far_future() }}) as built_valid_to
     from rates_now
     full outer join rates_built
         on
@@ -289,15 +289,15 @@ changes as (
     select
         'watermark' as change_kind,
         null as change_key,
-        cast(null as timestamptz) as earliest_at,
+        cast(null as {{ timestamptz_type() }}) as earliest_at,
         max(files.recorded_at) as latest_at
     from files
     union all
     select
         'recompute_all' as change_kind,
         null as change_key,
-        cast(null as timestamptz) as earliest_at,
-        cast(null as timestamptz) as latest_at
+        cast(null as {{ timestamptz_type() }}) as earliest_at,
+        cast(null as {{ timestamptz_type() }}) as latest_at
     from recompute
     where recompute.recompute_all
     union all

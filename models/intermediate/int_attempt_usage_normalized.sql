@@ -4,7 +4,7 @@
 -- (verified_from_server_log, or estimated when the gateway's semantics are unknown).
 {{
     config(
-        materialized='incremental',
+        materialized=attempt_materialization(),
         incremental_strategy='append',
         on_schema_change='fail',
         tags=['incremental_attempts'],

@@ -4,7 +4,7 @@
 -- attempt is missing from the ledger (the usage capture gap).
 {{
     config(
-        materialized='incremental',
+        materialized=attempt_materialization(),
         incremental_strategy='append',
         on_schema_change='fail',
         tags=['incremental_attempts'],
@@ -64,7 +64,9 @@ joined as (
         coalesce(
             app.sent_at,
             gateway.billed_at
-            - to_milliseconds(coalesce(gateway.total_ms, gateway.use_time_seconds * 1000, 0))
+            - {{ interval_of(
+                'coalesce(gateway.total_ms, gateway.use_time_seconds * 1000, 0)', 'millisecond'
+            ) }}
         ) as sent_at,
         case
             when app.sent_at is not null then 'app_log'

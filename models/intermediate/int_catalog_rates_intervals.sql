@@ -15,28 +15,35 @@ dimensions as (
 
 ),
 
+prices_by_field as (
+
+    select
+        catalog_price_key,
+        service_label,
+        token_unit_size,
+        currency,
+        source_url,
+        captured_at,
+        captured_by,
+        capture_status,
+        source_path,
+        input_usd_per_unit as input,
+        output_usd_per_unit as output,
+        cache_read_usd_per_unit as cache_read,
+        cache_write_usd_per_unit as cache_write,
+        per_request_usd as per_request
+    from prices
+
+),
+
 unpivoted as (
 
+    -- a field the capture did not publish (null) gives no rate row
+    select * from prices_by_field
     unpivot (
-        select
-            catalog_price_key,
-            service_label,
-            token_unit_size,
-            currency,
-            source_url,
-            captured_at,
-            captured_by,
-            capture_status,
-            source_path,
-            input_usd_per_unit as input,
-            output_usd_per_unit as output,
-            cache_read_usd_per_unit as cache_read,
-            cache_write_usd_per_unit as cache_write,
-            per_request_usd as per_request
-        from prices
+        published_rate for catalog_price_field
+        in (input, output, cache_read, cache_write, per_request)
     )
-    on input, output, cache_read, cache_write, per_request
-    into name catalog_price_field value published_rate
 
 ),
 

@@ -3,7 +3,7 @@
 -- dimension and the exact, unrounded quota its own ratios give.
 {{
     config(
-        materialized='incremental',
+        materialized=attempt_materialization(),
         incremental_strategy='append',
         on_schema_change='fail',
         tags=['incremental_attempts'],
@@ -54,7 +54,7 @@ ranked as (
 tokens as (
 
     select
-        ranked.* exclude (copy_rank),
+        {{ star_except('ranked', ['copy_rank']) }},
         coalesce(aliases.service_label, ranked.model_name) as billed_label,
         -- new-api semantics: OpenAI-style prompt tokens include cache reads and writes
         case

@@ -381,15 +381,17 @@ combined as (
                 then cast(coalesce(billed_steps.billed, 0) as decimal(38, 18))
             else cast(coalesce(gateway_steps.gateway, 0) as decimal(38, 18))
         end as billed,
-        ledger_steps.* exclude (incident_id, service_label, forecast, timezone_shift, stale_rate),
+        {{ star_except('ledger_steps', [
+            'incident_id', 'service_label', 'forecast', 'timezone_shift', 'stale_rate'
+        ]) }},
         cache_effect.cached_attempts,
-        attempt_steps.* exclude (
-            incident_id, service_label, retry_amplification, stream_after_disconnect,
-            untracked_job, other_unledgered_attempt, window_boundary, recomputed
-        ),
-        gateway_steps.* exclude (
-            incident_id, service_label, gateway, rounding, minimum_charge
-        ),
+        {{ star_except('attempt_steps', [
+            'incident_id', 'service_label', 'retry_amplification', 'stream_after_disconnect',
+            'untracked_job', 'other_unledgered_attempt', 'window_boundary', 'recomputed'
+        ]) }},
+        {{ star_except('gateway_steps', [
+            'incident_id', 'service_label', 'gateway', 'rounding', 'minimum_charge'
+        ]) }},
         billed_steps.focus_rows,
         billed_steps.non_usage_focus_rows,
         billed_steps.other_currency_rows,
@@ -455,104 +457,127 @@ causes as (
         cause_rows.confidence
     from residuals,
         lateral (
-            values
-            (
-                'timezone_shift',
-                cast(timezone_shift as decimal(38, 18)),
-                coalesce(shifted_rows, 0),
+            select
+                'timezone_shift' as cause,
+                cast(timezone_shift as decimal(38, 18)) as amount_usd,
+                coalesce(shifted_rows, 0) as evidence_count,
                 case
                     when is_alignment_verified then 'verified'
                     when is_alignment_known then 'inferred'
                     else 'unknown'
-                end
-            ),
-            (
-                'stale_rate', cast(stale_rate as decimal(38, 18)), coalesce(restated_rows, 0),
-                case when are_rates_verified then 'verified' else 'inferred' end
-            ),
-            (
-                'alias_mismatch', cast(alias_mismatch as decimal(38, 18)),
-                realiased_attempts, 'verified'
-            ),
-            (
-                'cached_tokens_priced_as_input',
-                cast(cached_tokens_priced_as_input as decimal(38, 18)),
-                coalesce(cached_attempts, 0), 'verified'
-            ),
-            (
-                'missing_from_ledger',
-                cast(missing_from_ledger as decimal(38, 18)),
-                unledgered_label_attempts,
-                'verified'
-            ),
-            (
-                'other_parser_mistake',
-                cast(other_parser_mistake as decimal(38, 18)),
-                coalesce(aligned_rows, 0),
-                'inferred'
-            ),
-            (
-                'retry_amplification',
-                cast(retry_amplification as decimal(38, 18)),
-                coalesce(retry_attempts, 0),
+                end as confidence
+            union all
+            select
+                'stale_rate' as cause,
+                cast(stale_rate as decimal(38, 18)) as amount_usd,
+                coalesce(restated_rows, 0) as evidence_count,
+                case
+                    when are_rates_verified then 'verified'
+                    else 'inferred'
+                end as confidence
+            union all
+            select
+                'alias_mismatch' as cause,
+                cast(alias_mismatch as decimal(38, 18)) as amount_usd,
+                realiased_attempts as evidence_count,
+                'verified' as confidence
+            union all
+            select
+                'cached_tokens_priced_as_input' as cause,
+                cast(cached_tokens_priced_as_input as decimal(38, 18)) as amount_usd,
+                coalesce(cached_attempts, 0) as evidence_count,
+                'verified' as confidence
+            union all
+            select
+                'missing_from_ledger' as cause,
+                cast(missing_from_ledger as decimal(38, 18)) as amount_usd,
+                unledgered_label_attempts as evidence_count,
+                'verified' as confidence
+            union all
+            select
+                'other_parser_mistake' as cause,
+                cast(other_parser_mistake as decimal(38, 18)) as amount_usd,
+                coalesce(aligned_rows, 0) as evidence_count,
+                'inferred' as confidence
+            union all
+            select
+                'retry_amplification' as cause,
+                cast(retry_amplification as decimal(38, 18)) as amount_usd,
+                coalesce(retry_attempts, 0) as evidence_count,
                 case
                     when is_retry_amplification_verified is false then 'inferred'
                     else 'verified'
-                end
-            ),
-            (
-                'stream_after_disconnect', cast(stream_after_disconnect as decimal(38, 18)),
-                coalesce(disconnect_attempts, 0),
+                end as confidence
+            union all
+            select
+                'stream_after_disconnect' as cause,
+                cast(stream_after_disconnect as decimal(38, 18)) as amount_usd,
+                coalesce(disconnect_attempts, 0) as evidence_count,
                 case
                     when is_stream_after_disconnect_verified is false then 'inferred'
                     else 'verified'
-                end
-            ),
-            (
-                'untracked_job',
-                cast(untracked_job as decimal(38, 18)),
-                coalesce(untracked_attempts, 0),
-                case when is_untracked_job_verified is false then 'inferred' else 'verified' end
-            ),
-            (
-                'other_unledgered_attempt', cast(other_unledgered_attempt as decimal(38, 18)),
-                coalesce(other_unledgered_attempts, 0), 'inferred'
-            ),
-            (
-                'window_boundary',
-                cast(window_boundary as decimal(38, 18)),
-                coalesce(boundary_attempts, 0),
-                case when is_window_boundary_verified is false then 'inferred' else 'verified' end
-            ),
-            (
-                'unexplained_recomputation_residual',
-                cast(unexplained_recomputation_residual as decimal(38, 18)),
-                coalesce(aligned_rows, 0), 'unknown'
-            ),
-            ('rounding', cast(rounding as decimal(38, 18)), coalesce(rounded_rows, 0), 'inferred'),
-            (
-                'minimum_charge',
-                cast(minimum_charge as decimal(38, 18)),
-                coalesce(minimum_rows, 0),
-                'inferred'
-            ),
-            (
-                'account_discount',
-                cast(account_discount as decimal(38, 18)),
-                coalesce(discounted_rows, 0),
-                'inferred'
-            ),
-            (
-                'unpriced_usage',
-                cast(unpriced_usage as decimal(38, 18)),
-                coalesce(rows_without_ratios, 0),
-                'unknown'
-            ),
-            (
-                'unexplained_residual', cast(unexplained_residual as decimal(38, 18)),
-                coalesce(non_usage_focus_rows, 0), 'unknown'
-            )
-        ) as cause_rows (cause, amount_usd, evidence_count, confidence)
+                end as confidence
+            union all
+            select
+                'untracked_job' as cause,
+                cast(untracked_job as decimal(38, 18)) as amount_usd,
+                coalesce(untracked_attempts, 0) as evidence_count,
+                case
+                    when is_untracked_job_verified is false then 'inferred'
+                    else 'verified'
+                end as confidence
+            union all
+            select
+                'other_unledgered_attempt' as cause,
+                cast(other_unledgered_attempt as decimal(38, 18)) as amount_usd,
+                coalesce(other_unledgered_attempts, 0) as evidence_count,
+                'inferred' as confidence
+            union all
+            select
+                'window_boundary' as cause,
+                cast(window_boundary as decimal(38, 18)) as amount_usd,
+                coalesce(boundary_attempts, 0) as evidence_count,
+                case
+                    when is_window_boundary_verified is false then 'inferred'
+                    else 'verified'
+                end as confidence
+            union all
+            select
+                'unexplained_recomputation_residual' as cause,
+                cast(unexplained_recomputation_residual as decimal(38, 18)) as amount_usd,
+                coalesce(aligned_rows, 0) as evidence_count,
+                'unknown' as confidence
+            union all
+            select
+                'rounding' as cause,
+                cast(rounding as decimal(38, 18)) as amount_usd,
+                coalesce(rounded_rows, 0) as evidence_count,
+                'inferred' as confidence
+            union all
+            select
+                'minimum_charge' as cause,
+                cast(minimum_charge as decimal(38, 18)) as amount_usd,
+                coalesce(minimum_rows, 0) as evidence_count,
+                'inferred' as confidence
+            union all
+            select
+                'account_discount' as cause,
+                cast(account_discount as decimal(38, 18)) as amount_usd,
+                coalesce(discounted_rows, 0) as evidence_count,
+                'inferred' as confidence
+            union all
+            select
+                'unpriced_usage' as cause,
+                cast(unpriced_usage as decimal(38, 18)) as amount_usd,
+                coalesce(rows_without_ratios, 0) as evidence_count,
+                'unknown' as confidence
+            union all
+            select
+                'unexplained_residual' as cause,
+                cast(unexplained_residual as decimal(38, 18)) as amount_usd,
+                coalesce(non_usage_focus_rows, 0) as evidence_count,
+                'unknown' as confidence
+        ) as cause_rows
 
 )
 

@@ -41,8 +41,7 @@ undeclared_hours as (
 
 candidate_offsets as (
 
-    select cast(range as integer) as offset_hours
-    from range(-12, 15)
+    {{ integer_series(-12, 15, 'offset_hours') }}
 
 ),
 
@@ -57,7 +56,8 @@ offset_fit as (
     cross join candidate_offsets
     left join gateway_hours
         on
-            undeclared_hours.hour_as_read - to_hours(candidate_offsets.offset_hours)
+            undeclared_hours.hour_as_read
+            - {{ interval_of('candidate_offsets.offset_hours', 'hour') }}
             = gateway_hours.hour_start
     group by 1, 2
 
@@ -67,9 +67,9 @@ best_offset as (
 
     select
         source_path,
-        arg_max(offset_hours, profile_correlation) as inferred_offset_hours,
+        max_by(offset_hours, profile_correlation) as inferred_offset_hours,
         max(profile_correlation) as best_correlation,
-        arg_max(matched_hours, profile_correlation) as matched_hours
+        max_by(matched_hours, profile_correlation) as matched_hours
     from offset_fit
     where matched_hours >= 3 and profile_correlation is not null
     group by 1
@@ -85,7 +85,8 @@ aligned as (
         best_offset.best_correlation as inferred_offset_correlation,
         coalesce(
             buckets.bucket_start_declared_utc,
-            buckets.bucket_start_as_read - to_hours(best_offset.inferred_offset_hours),
+            buckets.bucket_start_as_read
+            - {{ interval_of('best_offset.inferred_offset_hours', 'hour') }},
             buckets.bucket_start_as_read
         ) as bucket_start_utc,
         case

@@ -22,25 +22,26 @@ catalog_rates as (
 
 ),
 
-quantities as (
+ledger_by_dimension as (
 
     select
-        ledger.ledger_bucket_key,
-        ledger.service_label,
-        ledger.bucket_start_as_read,
-        ledger.bucket_start_utc,
-        ledger.time_alignment_confidence,
-        dimensions.dimension,
-        dimensions.quantity
+        ledger_bucket_key,
+        service_label,
+        bucket_start_as_read,
+        bucket_start_utc,
+        time_alignment_confidence,
+        input_tokens as input,
+        output_tokens as output,
+        request_count as request
     from ledger
-    cross join
-        lateral (
-            values
-            ('input', ledger.input_tokens),
-            ('output', ledger.output_tokens),
-            ('request', ledger.request_count)
-        ) as dimensions (dimension, quantity)
-    where dimensions.quantity is not null
+
+),
+
+quantities as (
+
+    -- unpivot leaves out null quantities: a dimension the ledger did not record
+    select * from ledger_by_dimension
+    unpivot (quantity for dimension in (input, output, request))
 
 ),
 

@@ -50,12 +50,22 @@ gateway_rates as (
         gateway_ratios.last_seen_at
     from gateway_ratios,
         lateral (
-            values
-            ('input', cast(1 as decimal(18, 8))),
-            ('output', completion_ratio_exact),
-            ('input_cache_read', cache_ratio_exact),
-            ('input_cache_write', cache_creation_ratio_exact)
-        ) as dimension_ratios (dimension, multiplier)
+            select
+                'input' as dimension,
+                cast(1 as decimal(18, 8)) as multiplier
+            union all
+            select
+                'output' as dimension,
+                completion_ratio_exact as multiplier
+            union all
+            select
+                'input_cache_read' as dimension,
+                cache_ratio_exact as multiplier
+            union all
+            select
+                'input_cache_write' as dimension,
+                cache_creation_ratio_exact as multiplier
+        ) as dimension_ratios
     where dimension_ratios.multiplier is not null and dimension_ratios.multiplier <> 0
 
 ),
@@ -97,8 +107,9 @@ unioned as (
     union all
     select
         md5(
-            'gateway_ratio:' || service_label || ':' || dimension || ':' || published_rate
-            || ':' || first_seen_at
+            'gateway_ratio:' || service_label || ':' || dimension || ':'
+            || cast(published_rate as string) || ':'
+            || {{ format_timestamp('first_seen_at', '%Y-%m-%d %H:%M:%S.%f') }}
         ) as pricing_rate_key,
         service_label,
         dimension,

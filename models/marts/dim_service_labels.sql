@@ -63,8 +63,13 @@ final as (
 
     select
         service_label,
-        list_sort(list_distinct(list(label) filter (where label <> service_label)))
-            as aliases_seen,
+        -- null, not an empty list, when a label is seen under no other name
+        case
+            when count(*) filter (where label <> service_label) > 0
+                then array_sort(array_distinct(
+                    array_agg(label) filter (where label <> service_label)
+                ))
+        end as aliases_seen,
         bool_or(stream = 'app_requests') as is_requested_by_app,
         bool_or(stream = 'gateway_logs') as is_billed_by_gateway,
         bool_or(stream = 'gateway_upstream') as is_gateway_upstream_model,

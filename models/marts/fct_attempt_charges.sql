@@ -2,7 +2,7 @@
 -- force when the attempt was sent, and the exact amount, each with its confidence.
 {{
     config(
-        materialized='incremental',
+        materialized=attempt_materialization(),
         incremental_strategy='append',
         on_schema_change='fail',
         tags=['incremental_attempts'],
@@ -36,7 +36,7 @@ rates as (
 usage_in_time as (
 
     select
-        usage.* exclude (logical_request_id, change_anchor_at),
+        {{ star_except('usage', ['logical_request_id', 'change_anchor_at']) }},
         attempts.logical_request_id,
         attempts.attempt_number,
         attempts.cometapi_request_id,

@@ -97,7 +97,7 @@ label_causes as (
         any_value(gateway) as gateway_usd,
         any_value(billed) as billed_usd,
         any_value(has_billing_export) as has_billing_export,
-        arg_max(cause, abs(amount_usd)) as largest_cause
+        max_by(cause, abs(amount_usd)) as largest_cause
     from waterfall
     group by incident_id, service_label
 

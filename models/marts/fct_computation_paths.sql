@@ -44,9 +44,8 @@ paths as (
 
 long_paths as (
 
-    unpivot paths
-    on forecast, recomputed, gateway, billed
-    into name path_name value amount_usd
+    select * from paths
+    unpivot (amount_usd for path_name in (forecast, recomputed, gateway, billed))
 
 ),
 

@@ -63,7 +63,9 @@ documented_paths as (
     select
         endpoint_path,
         api_format,
-        '^' || replace(regexp_replace(endpoint_path, '\{[^}]+\}', '[^/:]+', 'g'), '.', '\.')
+        '^' || replace(
+            {{ regex_replace_all('endpoint_path', "'\\{[^}]+\\}'", "'[^/:]+'") }}, '.', '\.'
+        )
         || '$' as path_pattern,
         request_fields,
         response_usage_fields
@@ -102,7 +104,7 @@ path_rows as (
     full outer join observed_paths as observed
         on
             incidents.incident_id = observed.incident_id
-            and regexp_matches(observed.path_only, documented.path_pattern)
+            and {{ regex_matches('observed.path_only', 'documented.path_pattern') }}
 
 ),
 
@@ -125,12 +127,16 @@ documented_auth as (
     union
     select
         endpoints.api_format,
-        lower(unnest(cast(json_extract(
-            contracts.document_json,
-            '$.endpoints[' || (endpoints.source_row_number - 1) || '].auth_header_alternatives'
-        ) as varchar[]))) as header_name
+        lower(alternatives.header_name) as header_name
     from endpoints
     cross join contracts
+    cross join {{ lateral_unnest(
+        json_array(json_at(
+            'contracts.document_json',
+            "'$.endpoints[' || (endpoints.source_row_number - 1) || '].auth_header_alternatives'"
+        ), 'string'),
+        'alternatives', 'header_name'
+    ) }}
 
 ),
 
@@ -142,7 +148,7 @@ observed_auth as (
         header.header_name,
         count(*) as attempts
     from app_attempts
-    cross join unnest(app_attempts.request_header_names) as header (header_name)
+    cross join {{ lateral_unnest('app_attempts.request_header_names', 'header', 'header_name') }}
     inner join auth_header_names on header.header_name = auth_header_names.header_name
     group by all
 
@@ -152,7 +158,8 @@ documented_auth_names as (
 
     select
         api_format,
-        string_agg(distinct header_name, ' or ' order by header_name) as header_names
+        {{ ordered_string_agg('header_name', "' or '", 'header_name', distinct=true) }}
+            as header_names
     from documented_auth
     group by api_format
 
@@ -179,6 +186,20 @@ auth_rows as (
 
 ),
 
+gateway_tokens as (
+
+    select
+        incidents.incident_id,
+        count(distinct gateway.token_name) as token_names
+    from incidents
+    left join gateway
+        on
+            gateway.billed_at >= incidents.window_start
+            and gateway.billed_at < incidents.window_end
+    group by incidents.incident_id
+
+),
+
 credential_rows as (
 
     select
@@ -188,19 +209,15 @@ credential_rows as (
         'one key per account or project (' || any_value(contracts.auth_scheme) || ')'
             as documented_value,
         count(distinct app_attempts.credential_fingerprint) || ' distinct API keys (salted hashes)'
-        || ', ' || (
-            select count(distinct gateway.token_name)
-            from gateway
-            where
-                gateway.billed_at >= incidents.window_start
-                and gateway.billed_at < incidents.window_end
-        ) || ' gateway token names' as observed_value,
+        || ', ' || any_value(gateway_tokens.token_names) || ' gateway token names'
+            as observed_value,
         count(distinct app_attempts.credential_fingerprint) as evidence_count,
         'assumption' as status
     from incidents
     cross join contracts
     left join app_attempts on incidents.incident_id = app_attempts.incident_id
-    group by incidents.incident_id, incidents.window_start, incidents.window_end
+    left join gateway_tokens on incidents.incident_id = gateway_tokens.incident_id
+    group by incidents.incident_id
 
 ),
 
@@ -214,7 +231,7 @@ observed_fields as (
         field.field_name,
         count(*) as attempts
     from app_attempts
-    cross join unnest(app_attempts.request_field_names) as field (field_name)
+    cross join {{ lateral_unnest('app_attempts.request_field_names', 'field', 'field_name') }}
     group by all
 
 ),
@@ -222,9 +239,12 @@ observed_fields as (
 documented_fields as (
 
     select distinct
-        api_format,
-        split_part(unnest(request_fields), '.', 1) as field_name
+        documented_paths.api_format,
+        split_part(request_field.field_path, '.', 1) as field_name
     from documented_paths
+    cross join {{ lateral_unnest(
+        'documented_paths.request_fields', 'request_field', 'field_path'
+    ) }}
 
 ),
 
@@ -254,12 +274,13 @@ usage_roots as (
 usage_top as (
 
     select
-        incident_id,
-        api_format,
-        root,
-        usage_json,
-        unnest(json_keys(usage_json)) as key_1
+        usage_roots.incident_id,
+        usage_roots.api_format,
+        usage_roots.root,
+        usage_roots.usage_json,
+        top_key.key_1
     from usage_roots
+    cross join {{ lateral_unnest(json_object_keys('usage_roots.usage_json'), 'top_key', 'key_1') }}
 
 ),
 
@@ -269,8 +290,8 @@ usage_paths as (
         incident_id,
         api_format,
         root || '.' || key_1 as field_path,
-        json_type(usage_json, '$."' || key_1 || '"') = 'OBJECT' as is_object,
-        usage_json -> ('$."' || key_1 || '"') as nested
+        {{ json_member_is_object('usage_json', 'key_1') }} as is_object,
+        {{ json_member('usage_json', 'key_1') }} as nested
     from usage_top
 
 ),
@@ -278,11 +299,12 @@ usage_paths as (
 nested_paths as (
 
     select
-        incident_id,
-        api_format,
-        field_path || '.' || unnest(json_keys(nested)) as field_path
+        usage_paths.incident_id,
+        usage_paths.api_format,
+        usage_paths.field_path || '.' || nested_key.key_2 as field_path
     from usage_paths
-    where is_object
+    cross join {{ lateral_unnest(json_object_keys('usage_paths.nested'), 'nested_key', 'key_2') }}
+    where usage_paths.is_object
 
 ),
 
@@ -322,9 +344,12 @@ observed_usage_fields as (
 documented_usage as (
 
     select distinct
-        api_format,
-        unnest(response_usage_fields) as field_path
+        documented_paths.api_format,
+        usage_field.field_path
     from documented_paths
+    cross join {{ lateral_unnest(
+        'documented_paths.response_usage_fields', 'usage_field', 'field_path'
+    ) }}
 
 ),
 
@@ -341,10 +366,11 @@ usage_rows as (
 documented_envelope as (
 
     select
-        list_sort(list_distinct(
-            ['error'] || list_transform(
-                json_keys(error_shape_json, '$.error'), lambda key: 'error.' || key
-            )
+        array_sort(array_distinct(
+            {{ list_of(["'error'"]) }}
+            || {{ prefix_each(
+                json_object_keys(json_at('error_shape_json', "'$.error'")), "'error.'"
+            ) }}
         )) as envelope
     from contracts
 
@@ -354,7 +380,7 @@ observed_envelopes as (
 
     select
         app_attempts.incident_id,
-        list_sort(app_attempts.error_shape) as envelope,
+        array_sort(app_attempts.error_shape) as envelope,
         count(*) as attempts
     from app_attempts
     where app_attempts.http_status >= 400 and app_attempts.error_shape is not null
@@ -368,8 +394,8 @@ envelope_rows as (
         observed.incident_id,
         'error_envelope' as item_kind,
         'error body of HTTP error responses' as item,
-        array_to_string(documented.envelope, ', ') as documented_value,
-        array_to_string(observed.envelope, ', ') as observed_value,
+        {{ join_list('documented.envelope', "', '") }} as documented_value,
+        {{ join_list('observed.envelope', "', '") }} as observed_value,
         observed.attempts as evidence_count,
         case when observed.envelope = documented.envelope then 'agrees' else 'disagrees' end
             as status
@@ -398,9 +424,9 @@ retry_rows as (
         'retry_policy' as item_kind,
         'HTTP ' || status_retries.http_status as item,
         case
-            when list_contains(contracts.retryable_statuses, status_retries.http_status)
+            when array_contains(contracts.retryable_statuses, status_retries.http_status)
                 then 'retryable'
-            when list_contains(contracts.non_retryable_statuses, status_retries.http_status)
+            when array_contains(contracts.non_retryable_statuses, status_retries.http_status)
                 then 'not retryable'
             else 'not documented'
         end as documented_value,
@@ -409,16 +435,16 @@ retry_rows as (
         status_retries.attempts as evidence_count,
         case
             when
-                list_contains(contracts.non_retryable_statuses, status_retries.http_status)
+                array_contains(contracts.non_retryable_statuses, status_retries.http_status)
                 and status_retries.retried > 0
                 then 'disagrees'
             when
-                list_contains(contracts.retryable_statuses, status_retries.http_status)
+                array_contains(contracts.retryable_statuses, status_retries.http_status)
                 and status_retries.retried = 0
                 then 'disagrees'
             when
-                list_contains(contracts.retryable_statuses, status_retries.http_status)
-                or list_contains(contracts.non_retryable_statuses, status_retries.http_status)
+                array_contains(contracts.retryable_statuses, status_retries.http_status)
+                or array_contains(contracts.non_retryable_statuses, status_retries.http_status)
                 then 'agrees'
             else 'assumption'
         end as status
@@ -446,6 +472,39 @@ timeout_rows as (
 
 ---------- billing assumptions the contract is silent on
 
+failed_billed as (
+
+    select
+        attributed.incident_id,
+        count(*) as attempts
+    from attributed
+    inner join joined on attributed.attempt_key = joined.attempt_key
+    where attributed.is_billed_in_window and not coalesce(joined.is_successful_attempt, false)
+    group by attributed.incident_id
+
+),
+
+gateway_in_window as (
+
+    select
+        incidents.incident_id,
+        count(*) filter (where gateway.is_minimum_charge) as minimum_charge_rows,
+        count(*) as gateway_rows,
+        {{ ordered_string_agg(
+            'cast(gateway.group_ratio_exact as string)', "', '",
+            'cast(gateway.group_ratio_exact as string)',
+            distinct=true
+        ) }} as group_ratios,
+        count(*) filter (where gateway.group_ratio_exact <> 1) as other_group_ratio_rows
+    from incidents
+    inner join gateway
+        on
+            gateway.billed_at >= incidents.window_start
+            and gateway.billed_at < incidents.window_end
+    group by incidents.incident_id
+
+),
+
 billing_rows as (
 
     select
@@ -457,74 +516,27 @@ billing_rows as (
         assumptions.evidence_count,
         'assumption' as status
     from incidents
-    cross join lateral (
-        values
-        (
-            'failed or timed-out attempts are billed',
-            (
-                select count(*) || ' billed attempts without a successful response to the client'
-                from attributed
-                inner join joined on attributed.attempt_key = joined.attempt_key
-                where
-                    attributed.incident_id = incidents.incident_id
-                    and attributed.is_billed_in_window
-                    and not coalesce(joined.is_successful_attempt, false)
-            ),
-            (
-                select count(*)
-                from attributed
-                inner join joined on attributed.attempt_key = joined.attempt_key
-                where
-                    attributed.incident_id = incidents.incident_id
-                    and attributed.is_billed_in_window
-                    and not coalesce(joined.is_successful_attempt, false)
-            )
-        ),
-        (
-            'per-request rounding and minimum charge',
-            (
-                select
-                    count(*) filter (where gateway.is_minimum_charge) || ' minimum-charge rows of '
-                    || count(*) || ' gateway rows'
-                from gateway
-                where
-                    gateway.billed_at >= incidents.window_start
-                    and gateway.billed_at < incidents.window_end
-            ),
-            (
-                select count(*)
-                from gateway
-                where
-                    gateway.billed_at >= incidents.window_start
-                    and gateway.billed_at < incidents.window_end
-            )
-        ),
-        (
-            'account-specific multiplier (group ratio)',
-            (
-                select
-                    'group ratio '
-                    || coalesce(
-                        string_agg(
-                            distinct cast(gateway.group_ratio_exact as varchar), ', '
-                            order by cast(gateway.group_ratio_exact as varchar)
-                        ),
-                        'none'
-                    )
-                from gateway
-                where
-                    gateway.billed_at >= incidents.window_start
-                    and gateway.billed_at < incidents.window_end
-            ),
-            (
-                select count(*) filter (where gateway.group_ratio_exact <> 1)
-                from gateway
-                where
-                    gateway.billed_at >= incidents.window_start
-                    and gateway.billed_at < incidents.window_end
-            )
-        )
-    ) as assumptions (item, observed_value, evidence_count)
+    left join failed_billed on incidents.incident_id = failed_billed.incident_id
+    left join gateway_in_window on incidents.incident_id = gateway_in_window.incident_id
+    -- one row per assumption, from the same joined row
+    cross join lateral (  -- noqa: ST05
+        select
+            'failed or timed-out attempts are billed' as item,
+            coalesce(failed_billed.attempts, 0)
+            || ' billed attempts without a successful response to the client' as observed_value,
+            coalesce(failed_billed.attempts, 0) as evidence_count
+        union all
+        select
+            'per-request rounding and minimum charge' as item,
+            coalesce(gateway_in_window.minimum_charge_rows, 0) || ' minimum-charge rows of '
+            || coalesce(gateway_in_window.gateway_rows, 0) || ' gateway rows' as observed_value,
+            coalesce(gateway_in_window.gateway_rows, 0) as evidence_count
+        union all
+        select
+            'account-specific multiplier (group ratio)' as item,
+            'group ratio ' || coalesce(gateway_in_window.group_ratios, 'none') as observed_value,
+            coalesce(gateway_in_window.other_group_ratio_rows, 0) as evidence_count
+    ) as assumptions
 
 ),
 

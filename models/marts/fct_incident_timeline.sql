@@ -73,12 +73,19 @@ series as (
         causes.n,
         causes.n / hours.all_attempts as share
     from hours
-    cross join lateral (
-        values
-        ('retry_amplification', hours.retry_amplification),
-        ('stream_after_disconnect', hours.stream_after_disconnect),
-        ('untracked_job', hours.untracked_job)
-    ) as causes (cause, n)
+    cross join lateral (  -- noqa: ST05
+        select
+            'retry_amplification' as cause,
+            hours.retry_amplification as n
+        union all
+        select
+            'stream_after_disconnect' as cause,
+            hours.stream_after_disconnect as n
+        union all
+        select
+            'untracked_job' as cause,
+            hours.untracked_job as n
+    ) as causes
 
 ),
 
@@ -150,12 +157,13 @@ triggers as (
     select
         onset_rows.incident_id,
         onset_rows.cause,
-        arg_max(changes.change_key, changes.changed_at) as change_key
+        max_by(changes.change_key, changes.changed_at) as change_key
     from onset_rows
     inner join incidents on onset_rows.incident_id = incidents.incident_id
     inner join changes
         on
-            changes.changed_at >= onset_rows.onset_at - to_minutes(incidents.buffer_minutes)
+            changes.changed_at
+            >= onset_rows.onset_at - {{ interval_of('incidents.buffer_minutes', 'minute') }}
             and changes.changed_at < onset_rows.onset_at + interval 1 hour
             and (
                 (
@@ -181,28 +189,34 @@ events as (
         'window' as event_kind,
         edges.event,
         edges.detail,
-        cast(null as varchar) as cause,
-        cast(null as varchar) as likely_trigger,
-        cast(null as varchar) as likely_trigger_change_key,
-        cast(null as varchar) as confidence,
+        cast(null as string) as cause,
+        cast(null as string) as likely_trigger,
+        cast(null as string) as likely_trigger_change_key,
+        cast(null as string) as confidence,
         cast(null as decimal(38, 18)) as amount_usd
     from incidents
     cross join
-        lateral (
-            values
-            (
-                incidents.buffered_start,
-                'buffer_start',
-                'window start − ' || incidents.buffer_minutes || ' min'
-            ),
-            (incidents.window_start, 'window_start', 'incident window opens (UTC)'),
-            (incidents.window_end, 'window_end', 'incident window closes (UTC, exclusive)'),
-            (
-                incidents.buffered_end,
-                'buffer_end',
-                'window end + ' || incidents.buffer_minutes || ' min'
-            )
-        ) as edges (event_at, event, detail)
+        lateral (  -- noqa: ST05
+            select
+                incidents.buffered_start as event_at,
+                'buffer_start' as event,
+                'window start − ' || incidents.buffer_minutes || ' min' as detail
+            union all
+            select
+                incidents.window_start as event_at,
+                'window_start' as event,
+                'incident window opens (UTC)' as detail
+            union all
+            select
+                incidents.window_end as event_at,
+                'window_end' as event,
+                'incident window closes (UTC, exclusive)' as detail
+            union all
+            select
+                incidents.buffered_end as event_at,
+                'buffer_end' as event,
+                'window end + ' || incidents.buffer_minutes || ' min' as detail
+        ) as edges
     union all
     select
         incidents.incident_id,
@@ -236,7 +250,8 @@ events as (
         onset_rows.cause,
         changes.changed_setting
         || coalesce(' (' || changes.deploy_id || ')', '')
-        || ' at ' || strftime(changes.changed_at, '%Y-%m-%d %H:%M UTC') as likely_trigger,
+        || ' at ' || {{ format_timestamp('changes.changed_at', '%Y-%m-%d %H:%M') }} || ' UTC'
+            as likely_trigger,
         changes.change_key as likely_trigger_change_key,
         'inferred' as confidence,
         onset_rows.amount_usd
@@ -252,8 +267,10 @@ events as (
 final as (
 
     select
-        md5(incident_id || ':' || event_kind || ':' || event || ':' || cast(event_at as varchar))
-            as timeline_event_key,
+        md5(
+            incident_id || ':' || event_kind || ':' || event || ':'
+            || {{ format_timestamp('event_at', '%Y-%m-%d %H:%M:%S.%f') }}
+        ) as timeline_event_key,
         incident_id,
         event_at,
         event_kind,

@@ -77,27 +77,35 @@ stale_rates as (
 
 ),
 
+stale_rate_list as (
+
+    select
+        incident_id,
+        {{ ordered_string_agg(
+            "service_label || ' ' || dimension || ' ('
+            || trim(trailing '.' from trim(trailing '0' from cast(sheet_per_million as string)))
+            || ' → '
+            || trim(trailing '.' from trim(trailing '0' from cast(verified_per_million as string)))
+            || ' USD per 1M)'",
+            "'; '",
+            'service_label, dimension'
+        ) }} as rates
+    from stale_rates
+    group by incident_id
+
+),
+
 rate_item as (
 
     select
         material.incident_id,
         'replace_stale_rate_source' as remediation_item,
-        string_agg(distinct material.cause, ', ' order by material.cause) as called_for_by,
+        {{ ordered_string_agg('material.cause', "', '", 'material.cause', distinct=true) }}
+            as called_for_by,
         'rate sheet differs from the verified rate in force for '
-        || coalesce((
-            select
-                string_agg(
-                    stale_rates.service_label || ' ' || stale_rates.dimension || ' ('
-                    || rtrim(rtrim(stale_rates.sheet_per_million::varchar, '0'), '.')
-                    || ' → '
-                    || rtrim(rtrim(stale_rates.verified_per_million::varchar, '0'), '.')
-                    || ' USD per 1M)', '; '
-                    order by stale_rates.service_label, stale_rates.dimension
-                )
-            from stale_rates
-            where stale_rates.incident_id = material.incident_id
-        ), 'the realiased labels') as evidence
+        || coalesce(any_value(stale_rate_list.rates), 'the realiased labels') as evidence
     from material
+    left join stale_rate_list on material.incident_id = stale_rate_list.incident_id
     where material.cause in ('stale_rate', 'alias_mismatch')
     group by material.incident_id
 
@@ -109,10 +117,10 @@ cache_fields as (
 
     select
         contract.incident_id,
-        string_agg(
-            distinct replace(contract.item, ': ', ' field '), '; '
-            order by replace(contract.item, ': ', ' field ')
-        ) as fields
+        {{ ordered_string_agg(
+            "replace(contract.item, ': ', ' field ')", "'; '",
+            "replace(contract.item, ': ', ' field ')", distinct=true
+        ) }} as fields
     from contract
     where
         contract.item_kind = 'response_usage_field'
@@ -126,7 +134,8 @@ undocumented_fields as (
 
     select
         contract.incident_id,
-        string_agg(distinct contract.item, '; ' order by contract.item) as fields
+        {{ ordered_string_agg('contract.item', "'; '", 'contract.item', distinct=true) }}
+            as fields
     from contract
     where contract.item_kind = 'response_usage_field' and contract.status = 'disagrees'
     group by contract.incident_id
@@ -138,7 +147,8 @@ parser_item as (
     select
         material.incident_id,
         'add_parser_regression_test' as remediation_item,
-        string_agg(distinct material.cause, ', ' order by material.cause) as called_for_by,
+        {{ ordered_string_agg('material.cause', "', '", 'material.cause', distinct=true) }}
+            as called_for_by,
         'pin the ledger parser to the documented usage semantics: cached and cache-write '
         || 'tokens are priced at their own rates, not as input ('
         || coalesce(any_value(cache_fields.fields), 'no cache fields seen') || ')'
@@ -161,14 +171,16 @@ guard_item as (
     select
         timeline.incident_id,
         'add_deployment_guard' as remediation_item,
-        string_agg(distinct timeline.cause, ', ' order by timeline.cause) as called_for_by,
-        string_agg(
-            timeline.likely_trigger || ' is the likely trigger of '
+        {{ ordered_string_agg('timeline.cause', "', '", 'timeline.cause', distinct=true) }}
+            as called_for_by,
+        {{ ordered_string_agg(
+            "timeline.likely_trigger || ' is the likely trigger of '
             || replace(timeline.cause, '_', ' ')
             || ' (its share of attempts departed from the hours before in the hour from '
-            || strftime(timeline.event_at, '%H:%M UTC') || ')',
-            '; ' order by timeline.event_at, timeline.likely_trigger, timeline.cause
-        ) as evidence
+            || " ~ format_timestamp('timeline.event_at', '%H:%M') ~ " || ' UTC)'",
+            "'; '",
+            'timeline.event_at, timeline.likely_trigger, timeline.cause'
+        ) }} as evidence
     from timeline
     where timeline.event_kind = 'cause_onset' and timeline.likely_trigger is not null
     group by timeline.incident_id
@@ -219,10 +231,10 @@ alert_item as (
     select
         incident_id,
         'add_reporting_alert' as remediation_item,
-        arg_min(cause, event_at) as called_for_by,
-        'earliest detectable signal: ' || replace(arg_min(cause, event_at), '_', ' ')
-        || ' from ' || strftime(min(event_at), '%Y-%m-%d %H:%M UTC') || ' ('
-        || arg_min(detail, event_at) || '; ' || round(arg_min(amount_usd, event_at), 2)
+        min_by(cause, event_at) as called_for_by,
+        'earliest detectable signal: ' || replace(min_by(cause, event_at), '_', ' ')
+        || ' from ' || {{ format_timestamp('min(event_at)', '%Y-%m-%d %H:%M') }} || ' UTC ('
+        || min_by(detail, event_at) || '; ' || round(min_by(amount_usd, event_at), 2)
         || ' USD in the window)' as evidence
     from timeline
     where event_kind = 'cause_onset'
@@ -237,12 +249,12 @@ support_item as (
     select
         incident_id,
         'prepare_support_packet' as remediation_item,
-        string_agg(cause, ', ' order by abs(amount_usd) desc, cause) as called_for_by,
+        {{ ordered_string_agg('cause', "', '", 'abs(amount_usd) desc, cause') }} as called_for_by,
         'unresolved on the provider side: '
-        || string_agg(
-            replace(cause, '_', ' ') || ' (' || round(amount_usd, 2) || ' USD)', ', '
-            order by abs(amount_usd) desc, cause
-        ) || '; see support_packet.md' as evidence
+        || {{ ordered_string_agg(
+            "replace(cause, '_', ' ') || ' (' || round(amount_usd, 2) || ' USD)'", "', '",
+            'abs(amount_usd) desc, cause'
+        ) }} || '; see support_packet.md' as evidence
     from material
     where claim_status = 'unresolved'
     group by incident_id

@@ -164,9 +164,9 @@ jobs as (
     select
         gateway_in_window.incident_id,
         count(distinct gateway_in_window.token_name) as job_tokens,
-        string_agg(
-            distinct gateway_in_window.token_name, ', ' order by gateway_in_window.token_name
-        ) as job_token_names,
+        {{ ordered_string_agg(
+            'gateway_in_window.token_name', "', '", 'gateway_in_window.token_name', distinct=true
+        ) }} as job_token_names,
         count(*) as job_rows
     from gateway_in_window
     left join app_token_names
@@ -183,9 +183,9 @@ scheduled_changes as (
     select
         incidents.incident_id,
         count(*) as scheduled_changes,
-        string_agg(
-            changes.changed_setting, ', ' order by changes.changed_at, changes.changed_setting
-        ) as scheduled_change_names
+        {{ ordered_string_agg(
+            'changes.changed_setting', "', '", 'changes.changed_at, changes.changed_setting'
+        ) }} as scheduled_change_names
     from incidents
     inner join changes
         on
@@ -366,71 +366,84 @@ counted as (
     left join boundary on incidents.incident_id = boundary.incident_id
     left join usage_vs_ledger on incidents.incident_id = usage_vs_ledger.incident_id
     left join untied on incidents.incident_id = untied.incident_id
-    cross join lateral (
-        values
-        (
-            'successful_requests', coalesce(request_counts.successful_requests, 0),
-            coalesce(request_counts.logical_requests, 0),
-            'logical requests whose last attempt succeeded (application log)'
-        ),
-        (
-            'failed_requests', coalesce(request_counts.failed_requests, 0),
-            coalesce(request_counts.logical_requests, 0),
-            'logical requests without a successful attempt (application log)'
-        ),
-        (
-            'retried_requests', coalesce(request_counts.retried_requests, 0),
-            coalesce(request_counts.logical_requests, 0),
+    -- one row per check, from the same joined row
+    cross join lateral (  -- noqa: ST05
+        select
+            'successful_requests' as check_name,
+            coalesce(request_counts.successful_requests, 0) as check_count,
+            coalesce(request_counts.logical_requests, 0) as out_of,
+            'logical requests whose last attempt succeeded (application log)' as evidence
+        union all
+        select
+            'failed_requests' as check_name,
+            coalesce(request_counts.failed_requests, 0) as check_count,
+            coalesce(request_counts.logical_requests, 0) as out_of,
+            'logical requests without a successful attempt (application log)' as evidence
+        union all
+        select
+            'retried_requests' as check_name,
+            coalesce(request_counts.retried_requests, 0) as check_count,
+            coalesce(request_counts.logical_requests, 0) as out_of,
             'logical requests with more than one attempt; '
-            || coalesce(request_counts.attempts, 0) || ' attempts in all'
-        ),
-        (
-            'duplicate_client_requests', coalesce(duplicates.duplicate_client_requests, 0),
-            coalesce(request_counts.logical_requests, 0),
+            || coalesce(request_counts.attempts, 0) || ' attempts in all' as evidence
+        union all
+        select
+            'duplicate_client_requests' as check_name,
+            coalesce(duplicates.duplicate_client_requests, 0) as check_count,
+            coalesce(request_counts.logical_requests, 0) as out_of,
             'requests whose salted payload hash repeats an earlier request of the same tenant '
-            || 'within 15 minutes under another request id'
-        ),
-        (
-            'scheduled_jobs_in_window',
-            coalesce(jobs.job_tokens, 0) + coalesce(scheduled_changes.scheduled_changes, 0),
-            null,
+            || 'within 15 minutes under another request id' as evidence
+        union all
+        select
+            'scheduled_jobs_in_window' as check_name,
+            coalesce(jobs.job_tokens, 0)
+            + coalesce(scheduled_changes.scheduled_changes, 0) as check_count,
+            null as out_of,
             'gateway token names billing in the window that no application request used: '
             || coalesce(jobs.job_token_names || ' (' || jobs.job_rows || ' gateway rows)', 'none')
             || '; scheduled changes in the buffered window: '
-            || coalesce(scheduled_changes.scheduled_change_names, 'none')
-        ),
-        (
-            'request_ids_only_in_gateway_log', coalesce(one_sided_counts.gateway_only_ids, 0),
-            null, 'gateway records billed in the window without an application attempt'
-        ),
-        (
-            'request_ids_only_in_app_log', coalesce(one_sided_counts.app_only_ids, 0),
-            coalesce(request_counts.attempts, 0),
-            'application attempts of the window that the gateway never logged'
-        ),
-        (
-            'usage_buckets_differing_from_ledger', coalesce(usage_vs_ledger.buckets_differing, 0),
-            coalesce(usage_vs_ledger.buckets_compared, 0),
+            || coalesce(scheduled_changes.scheduled_change_names, 'none') as evidence
+        union all
+        select
+            'request_ids_only_in_gateway_log' as check_name,
+            coalesce(one_sided_counts.gateway_only_ids, 0) as check_count,
+            null as out_of,
+            'gateway records billed in the window without an application attempt' as evidence
+        union all
+        select
+            'request_ids_only_in_app_log' as check_name,
+            coalesce(one_sided_counts.app_only_ids, 0) as check_count,
+            coalesce(request_counts.attempts, 0) as out_of,
+            'application attempts of the window that the gateway never logged' as evidence
+        union all
+        select
+            'usage_buckets_differing_from_ledger' as check_name,
+            coalesce(usage_vs_ledger.buckets_differing, 0) as check_count,
+            coalesce(usage_vs_ledger.buckets_compared, 0) as out_of,
             'hour × label buckets where response usage (input incl. cache, output) of '
-            || 'ledgered attempts differs from the ledger aligned to UTC'
-        ),
-        (
-            'streams_logged_only_at_start',
-            coalesce(streams.streams_logged_at_start_only, 0),
-            coalesce(streams.stream_attempts, 0),
+            || 'ledgered attempts differs from the ledger aligned to UTC' as evidence
+        union all
+        select
+            'streams_logged_only_at_start' as check_name,
+            coalesce(streams.streams_logged_at_start_only, 0) as check_count,
+            coalesce(streams.stream_attempts, 0) as out_of,
             'streamed attempts with no completion logged (client disconnected or no end)'
-        ),
-        (
-            'requests_crossing_window_boundary', coalesce(boundary.crossing_boundary, 0),
-            coalesce(boundary.attributed_attempts, 0),
+                as evidence
+        union all
+        select
+            'requests_crossing_window_boundary' as check_name,
+            coalesce(boundary.crossing_boundary, 0) as check_count,
+            coalesce(boundary.attributed_attempts, 0) as out_of,
             'billed attempts sent on one side of a window edge and billed on the other'
-        ),
-        (
-            'billed_records_without_charge_line', coalesce(untied.untied_billed_records, 0),
-            coalesce(untied.billed_records, 0),
+                as evidence
+        union all
+        select
+            'billed_records_without_charge_line' as check_name,
+            coalesce(untied.untied_billed_records, 0) as check_count,
+            coalesce(untied.billed_records, 0) as out_of,
             'gateway records of the window whose hour and label no usage charge line covers'
-        )
-    ) as counts (check_name, check_count, out_of, evidence)
+                as evidence
+    ) as counts
 
 ),
 

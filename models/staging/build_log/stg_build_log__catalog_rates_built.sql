@@ -10,8 +10,8 @@ renamed as (
 
     select
         md5(
-            service_label || ':' || dimension || ':' || coalesce(cast(valid_from as varchar), '')
-            || ':' || cast(snapshot_number as varchar)
+            service_label || ':' || dimension || ':' || coalesce(cast(valid_from as string), '')
+            || ':' || cast(snapshot_number as string)
         ) as built_rate_key,
         service_label,
         dimension,

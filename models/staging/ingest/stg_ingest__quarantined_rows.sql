@@ -33,7 +33,7 @@ renamed as (
     select
         md5(
             raw_table || ':' || _source_path || ':' || _file_sha256 || ':'
-            || cast(_row_number as varchar)
+            || cast(_row_number as string)
         )
             as quarantined_row_key,
         raw_table,

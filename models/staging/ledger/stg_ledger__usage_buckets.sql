@@ -12,12 +12,12 @@ placed as (
     select
         *,
         -- the bucket as a spreadsheet reads it: the clock time taken as UTC
-        timezone('UTC', bucket_start_local) as bucket_start_as_read,
+        {{ instant_of_local_time("'UTC'", 'bucket_start_local') }} as bucket_start_as_read,
         case
             when bucket_start_offset is not null
-                then cast(bucket_start_text as timestamptz)
+                then cast(bucket_start_text as {{ timestamptz_type() }})
             when timezone is not null
-                then timezone(timezone, bucket_start_local)
+                then {{ instant_of_local_time('timezone', 'bucket_start_local') }}
         end as bucket_start_declared_utc
     from source
 
@@ -35,19 +35,19 @@ renamed as (
         bucket_start_as_read,
         bucket_start_declared_utc,
         bucket_start_as_read
-        + to_minutes(bucket_minutes) as bucket_end_as_read,
+        + {{ interval_of('bucket_minutes', 'minute') }} as bucket_end_as_read,
         bucket_minutes,
         timezone as declared_timezone,
         timezone_source,
         bucket_start_offset,
         case
             when timezone is null or bucket_start_offset is not null then 'not_applicable'
-            when timezone(timezone, bucket_start_declared_utc) <> bucket_start_local
+            when {{ local_time_in('timezone', 'bucket_start_declared_utc') }} <> bucket_start_local
                 then 'nonexistent_local_time'
             when
-                timezone(timezone, bucket_start_declared_utc + interval 1 hour)
+                {{ local_time_in('timezone', 'bucket_start_declared_utc + interval 1 hour') }}
                 = bucket_start_local
-                or timezone(timezone, bucket_start_declared_utc - interval 1 hour)
+                or {{ local_time_in('timezone', 'bucket_start_declared_utc - interval 1 hour') }}
                 = bucket_start_local
                 then 'ambiguous_local_time'
             else 'ok'
