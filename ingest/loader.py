@@ -34,7 +34,7 @@ from ingest import (
 )
 from ingest.fields import StreamTable, typed_rows_sql
 from ingest.progress import Progress
-from ingest.readers import PARALLEL_BATCH_ROWS, RejectedFile, detect
+from ingest.readers import RejectedFile, detect
 from ingest.sanitize import fingerprint_salt, sanitize_record_text
 from ingest.source import SourceFile
 from ingest.warehouse import RAW_SCHEMA, ensure_schema, ensure_table
@@ -274,26 +274,34 @@ class Loader:
         # view or table is kept until commit, so memory would grow with the whole file
         # instead of staying bounded by one batch.
         _batch = batch  # read by name in the SQL below
-        sql = typed_rows_sql(table, "_batch")
-        params = {"salt": self.salt} if "$salt" in sql else None
-        _typed = self.con.sql(sql, params=params).to_arrow_table(PARALLEL_BATCH_ROWS)
-        errors = _typed.column("_error_reason")
-        bad_count = len(errors) - errors.null_count
+        typed = typed_rows_sql(table, "_batch")
+        params = {"salt": self.salt} if "$salt" in typed else {}
         columns = ", ".join(f'"{f.name}"' for f in table.fields)
         provenance = "_source_path, _file_sha256, _row_number, _load_id, _loaded_at"
-        self.con.execute(
+        # one pass: the good rows go straight from the typed query into the table; the
+        # query runs again, for the bad rows' reasons, only when some row was not landed
+        landed = self.con.execute(
             f"insert into {RAW_SCHEMA}.{table.table} ({columns}, {provenance}) "
-            f"select {columns}, ?, ?, _row_number, ?, ? from _typed where _error_reason is null",
-            [relative, sha, self.load_id, self.loaded_at],
-        )
+            f"select {columns}, $path, $sha, _row_number, $load_id, $loaded_at "
+            f"from ({typed}) where _error_reason is null",
+            {
+                **params,
+                "path": relative,
+                "sha": sha,
+                "load_id": self.load_id,
+                "loaded_at": self.loaded_at,
+            },
+        ).fetchall()[0][0]
+        rows_read = batch.num_rows
+        bad_count = rows_read - int(landed)
         bad: list[tuple[Any, ...]] = []
         if bad_count:
             bad = self.con.execute(
                 "select t._row_number, b._line, t._error_column, t._error_reason "
-                "from _typed as t join _batch as b using (_row_number) "
-                "where t._error_reason is not null order by t._row_number"
+                f"from ({typed}) as t join _batch as b using (_row_number) "
+                "where t._error_reason is not null order by t._row_number",
+                params or None,
             ).fetchall()
-        rows_read = _typed.num_rows
         if bad:
             _quarantined = pa.table(
                 {
