@@ -177,7 +177,7 @@ def compare_marts(db_path: Path, spark_warehouse: Path) -> list[MartComparison]:
     """Every table of the DuckDB warehouse's public schema against Spark's table."""
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
-        con.execute(f"attach '{db_path}' as duck (read_only)")
+        con.execute("attach '" + str(db_path).replace("'", "''") + "' as duck (read_only)")
         marts = [
             str(row[0])
             for row in con.execute(

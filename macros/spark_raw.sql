@@ -1,6 +1,8 @@
 {#- On Spark the raw tables are Parquet files exported from the DuckDB warehouse
     (`cometrecon export-parquet`): each declared raw source becomes an external table
-    over `<COMETRECON_SPARK_RAW>/<table>/`. DuckDB reads its own raw schema: nothing to do. -#}
+    over `<COMETRECON_SPARK_RAW>/<table>/`, a relative folder taken inside the Spark folder
+    (beside its warehouse; Spark would not resolve a relative table location against the
+    working directory). DuckDB reads its own raw schema: nothing to do. -#}
 {% macro register_raw_parquet() -%}
     {{ return(adapter.dispatch('register_raw_parquet', 'cometrecon')()) }}
 {%- endmacro %}
@@ -11,7 +13,11 @@
 
 {% macro spark__register_raw_parquet() -%}
     {%- if execute -%}
-        {%- set raw_dir = env_var('COMETRECON_SPARK_RAW', 'spark/raw') -%}
+        {%- set raw_dir = env_var('COMETRECON_SPARK_RAW', 'raw') -%}
+        {%- if not (raw_dir.startswith('/') or ':' in raw_dir) -%}
+            {%- set warehouse = run_query('set spark.sql.warehouse.dir').rows[0][1] -%}
+            {%- set raw_dir = warehouse.rsplit('/', 1)[0] ~ '/' ~ raw_dir -%}
+        {%- endif -%}
         {%- do run_query('create database if not exists raw') -%}
         {%- for source in graph.sources.values() if source.schema == 'raw' -%}
             {%- do run_query('drop table if exists raw.' ~ source.identifier) -%}
