@@ -17,18 +17,28 @@ import duckdb
 from cometrecon.paths import project_dir
 
 
+def dbt_executable() -> str:
+    """The dbt of this interpreter's environment (the venv), else the one on PATH."""
+    dbt = Path(sys.executable).with_name("dbt")
+    return str(dbt) if dbt.exists() else "dbt"
+
+
+def dbt_base_environment() -> dict[str, str]:
+    """The environment every dbt child runs in: this project's profiles, no telemetry."""
+    return {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(project_dir()),
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
 def dbt_environment(db_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "COMETRECON_DB": str(db_path),
-            "DBT_PROFILES_DIR": str(project_dir()),
-            "DO_NOT_TRACK": "1",
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "COMETRECON_PROJECT_HASH": project_hash(),
-        }
-    )
-    return env
+    return {
+        **dbt_base_environment(),
+        "COMETRECON_DB": str(db_path),
+        "COMETRECON_PROJECT_HASH": project_hash(),
+    }
 
 
 def project_hash() -> str:
@@ -83,8 +93,7 @@ def build_warehouse(db_path: Path, full_refresh: bool = False) -> int:
 
 
 def run_dbt(arguments: list[str], db_path: Path) -> int:
-    dbt = Path(sys.executable).with_name("dbt")
-    command = [str(dbt) if dbt.exists() else "dbt", *arguments]
+    command = [dbt_executable(), *arguments]
     print("$ dbt " + " ".join(arguments), flush=True)
     completed = subprocess.run(
         command, cwd=project_dir(), env=dbt_environment(db_path), check=False

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from cometrecon.dbt_runner import dbt_base_environment, dbt_executable
 from cometrecon.paths import project_dir
 
 SPARK_TARGET = "spark"
@@ -84,18 +84,14 @@ def build_on_spark(spark_dir: Path, raw_dir: Path) -> SparkBuild:
         shutil.rmtree(spark_dir / stale, ignore_errors=True)
     spark_dir.mkdir(parents=True, exist_ok=True)
     env = {
-        **os.environ,
+        **dbt_base_environment(),
         "COMETRECON_SPARK_DIR": str(spark_dir),
         "COMETRECON_SPARK_RAW": str(raw_dir.resolve()),
-        "DBT_PROFILES_DIR": str(project_dir()),
         "DBT_TARGET_PATH": str(spark_dir / "target"),
         "DBT_LOG_PATH": str(spark_dir / "logs"),
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    dbt = Path(sys.executable).with_name("dbt")
     command = [
-        str(dbt) if dbt.exists() else "dbt",
+        dbt_executable(),
         "build",
         "--target",
         SPARK_TARGET,
