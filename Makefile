@@ -43,7 +43,7 @@ test-spark: setup-spark  ## the same project on Spark: every public mart must eq
 
 BENCH_SIZES ?= 1000000,10000000
 BENCH_HISTORY_DAYS ?= 30
-BENCH_HISTORY_ATTEMPTS ?= 200000
+BENCH_HISTORY_ATTEMPTS ?= 1000000
 
 bench: setup  ## time every stage at 1M and 10M attempts against the DuckDB floor; writes docs/benchmarks.md
 	$(BIN)/python bench/run_bench.py --sizes $(BENCH_SIZES) --history-days $(BENCH_HISTORY_DAYS) --history-attempts $(BENCH_HISTORY_ATTEMPTS) --out docs/benchmarks.md

@@ -2,7 +2,7 @@
 against the floor of DuckDB alone reading the same files, with peak memory.
 
     python bench/run_bench.py [--sizes 1000000,10000000] [--history-days 30]
-                              [--history-attempts 200000] [--out docs/benchmarks.md]
+                              [--history-attempts 1000000] [--out docs/benchmarks.md]
                               [--work DIR]
 
 For each size: writes the demo landing folder (not timed), then runs the stages the way
@@ -256,7 +256,10 @@ def machine() -> str:
 
 
 def write_table(
-    results: dict[int, dict[str, Stage]], incremental: tuple[Stage, Stage] | None, out: Path
+    results: dict[int, dict[str, Stage]],
+    incremental: tuple[Stage, Stage] | None,
+    out: Path,
+    history: str = "the history",
 ) -> str:
     lines = [
         "# Benchmarks",
@@ -290,17 +293,36 @@ def write_table(
             f"\nAt {size:,} attempts the dominant stage is {name} ({share:.0%} of the run)."
         )
     if incremental:
-        history, empty = incremental
+        on_history, empty = incremental
         lines += [
             "",
             "| incremental: one new day | seconds | peak RSS | ratio to the empty warehouse |",
             "|---|---|---|---|",
-            f"| on a warehouse holding the history | {history.seconds:.1f} | {history.peak_rss_mb / 1024:.2f} GB | {history.seconds / empty.seconds:.2f}× |",
+            f"| on a warehouse holding {history} | {on_history.seconds:.1f} | {on_history.peak_rss_mb / 1024:.2f} GB | {on_history.seconds / empty.seconds:.2f}× |",
             f"| on an empty warehouse | {empty.seconds:.1f} | {empty.peak_rss_mb / 1024:.2f} GB | 1.00× |",
         ]
     table = "\n".join(lines) + "\n"
-    out.write_text(table)
+    out.write_text(with_latest_table(out.read_text() if out.exists() else "", table))
     return table
+
+
+BLOCK_START = "<!-- make bench: latest table (rewritten by bench/run_bench.py) -->"
+BLOCK_END = "<!-- make bench: end of latest table -->"
+
+
+def with_latest_table(document: str, table: str) -> str:
+    """The results document with its `make bench` block replaced by `table`; the notes
+    written around it by hand stay. A document without the block gets it after its
+    title."""
+    block = f"{BLOCK_START}\n{table.removeprefix('# Benchmarks').strip()}\n{BLOCK_END}"
+    if BLOCK_START in document and BLOCK_END in document:
+        before, rest = document.split(BLOCK_START, 1)
+        after = rest.split(BLOCK_END, 1)[1]
+        return f"{before}{block}{after}"
+    title, _, rest = document.partition("\n")
+    if not title.startswith("# "):
+        return f"# Benchmarks\n\n{block}\n\n{document}".rstrip() + "\n"
+    return f"{title}\n\n{block}\n{rest}".rstrip() + "\n"
 
 
 def main() -> None:
@@ -312,7 +334,7 @@ def main() -> None:
     parser.add_argument(
         "--history-attempts",
         type=int,
-        default=200_000,
+        default=1_000_000,
         help="attempts in each history day (the new day has the smallest --sizes)",
     )
     parser.add_argument("--work", default=str(ROOT / "bench" / "out"))
@@ -335,7 +357,12 @@ def main() -> None:
         if args.history_days
         else None
     )
-    print(write_table(results, incremental, Path(args.out)))
+    new_day = min(sizes, default=1_000_000)
+    history = (
+        f"{args.history_days} days × {args.history_attempts:,} attempts; the new day "
+        f"has {new_day:,}"
+    )
+    print(write_table(results, incremental, Path(args.out), history))
 
 
 if __name__ == "__main__":

@@ -11,12 +11,33 @@
 }}
 
 -- depends_on: {{ ref('int_attempt_changes_detected') }}
+{%- set changed = changed_attempts_filter('logical_request_id', 'sent_at', 'app_request') %}
 with
 
 attempts as (
 
     select * from {{ ref('stg_app__request_attempts') }}
-    where {{ changed_attempts_filter('logical_request_id', 'sent_at', 'app_request') }}
+    where {{ changed }}
+
+),
+
+-- the same rows again, keys and times only: a second reference to `attempts` would make
+-- the engine materialise the wide rows once more
+attempt_copies as (
+
+    select
+        attempt_key,
+        logical_request_id,
+        attempt_number,
+        sent_at,
+        http_status,
+        has_usage,
+        is_client_disconnected,
+        loaded_at,
+        source_path,
+        source_row_number
+    from {{ ref('stg_app__request_attempts') }}
+    where {{ changed }}
 
 ),
 
@@ -26,10 +47,20 @@ aliases as (
 
 ),
 
-ranked as (
+-- the windows sort keys and times only, never the wide rows
+ranked_copies as (
 
     select
-        *,
+        attempt_key,
+        logical_request_id,
+        attempt_number,
+        sent_at,
+        coalesce(
+            http_status between 200 and 299
+            and has_usage
+            and not is_client_disconnected,
+            false
+        ) as is_successful_attempt,
         count(*) over (
             partition by logical_request_id, attempt_number
         ) as copies_landed,
@@ -37,38 +68,71 @@ ranked as (
             partition by logical_request_id, attempt_number
             order by loaded_at desc, source_path asc, source_row_number asc
         ) as copy_rank
-    from attempts
+    from attempt_copies
+
+),
+
+-- the copies not kept (usually none) and the attempts landed more than once
+extra_copies as (
+
+    select attempt_key
+    from ranked_copies
+    where copy_rank > 1
+
+),
+
+repeated_attempts as (
+
+    select
+        logical_request_id,
+        attempt_number,
+        copies_landed
+    from ranked_copies
+    where copy_rank = 1 and copies_landed > 1
+
+),
+
+request_chains as (
+
+    select
+        logical_request_id,
+        count(*) as attempts_in_request,
+        max(attempt_number) as last_attempt_number,
+        max(case when is_successful_attempt then attempt_number end)
+            as final_success_attempt_number,
+        min(sent_at) as request_first_sent_at
+    from ranked_copies
+    where copy_rank = 1
+    group by logical_request_id
 
 ),
 
 labelled as (
 
     select
-        {{ star_except('ranked', ['copy_rank']) }},
-        coalesce(aliases.service_label, ranked.requested_model) as service_label,
+        attempts.*,
+        coalesce(repeated_attempts.copies_landed, 1) as copies_landed,
+        coalesce(aliases.service_label, attempts.requested_model) as service_label,
         coalesce(
-            ranked.http_status between 200 and 299
-            and ranked.has_usage
-            and not ranked.is_client_disconnected,
+            attempts.http_status between 200 and 299
+            and attempts.has_usage
+            and not attempts.is_client_disconnected,
             false
-        ) as is_successful_attempt
-    from ranked
-    left join aliases on ranked.requested_model = aliases.alias
-    where ranked.copy_rank = 1
-
-),
-
-chained as (
-
-    select
-        *,
-        count(*) over (partition by logical_request_id) as attempts_in_request,
-        max(attempt_number) over (partition by logical_request_id) as last_attempt_number,
-        max(case when is_successful_attempt then attempt_number end)
-            over (partition by logical_request_id)
-            as final_success_attempt_number,
-        min(sent_at) over (partition by logical_request_id) as request_first_sent_at
-    from labelled
+        ) as is_successful_attempt,
+        request_chains.attempts_in_request,
+        request_chains.last_attempt_number,
+        request_chains.final_success_attempt_number,
+        request_chains.request_first_sent_at
+    from attempts
+    inner join request_chains
+        on attempts.logical_request_id = request_chains.logical_request_id
+    left join repeated_attempts
+        on
+            attempts.logical_request_id = repeated_attempts.logical_request_id
+            and attempts.attempt_number = repeated_attempts.attempt_number
+    left join extra_copies on attempts.attempt_key = extra_copies.attempt_key
+    left join aliases on attempts.requested_model = aliases.alias
+    where extra_copies.attempt_key is null
 
 ),
 
@@ -78,7 +142,7 @@ final as (
         *,
         attempt_number = last_attempt_number as is_last_attempt,
         coalesce(attempt_number = final_success_attempt_number, false) as is_final_success
-    from chained
+    from labelled
 
 )
 

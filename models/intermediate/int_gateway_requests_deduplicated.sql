@@ -12,16 +12,34 @@
 }}
 
 -- depends_on: {{ ref('int_attempt_changes_detected') }}
+{%- set consume_logs_changed -%}
+    log_type_name = 'consume'
+    and {{ changed_attempts_filter(
+        'coalesce(cometapi_request_id, gateway_log_key)', 'billed_at', 'gateway_request'
+    ) }}
+{%- endset %}
 with
 
 logs as (
 
     select * from {{ ref('stg_gateway__logs') }}
-    where
-        log_type_name = 'consume'
-        and {{ changed_attempts_filter(
-            'coalesce(cometapi_request_id, gateway_log_key)', 'billed_at', 'gateway_request'
-        ) }}
+    where {{ consume_logs_changed }}
+
+),
+
+-- the same rows again, keys and times only: a second reference to `logs` would make
+-- the engine materialise the wide rows once more
+log_copies as (
+
+    select
+        gateway_log_key,
+        cometapi_request_id,
+        record_shape,
+        loaded_at,
+        source_path,
+        source_row_number
+    from {{ ref('stg_gateway__logs') }}
+    where {{ consume_logs_changed }}
 
 ),
 
@@ -31,10 +49,11 @@ aliases as (
 
 ),
 
-ranked as (
+-- the windows sort keys and times only, never the wide rows
+ranked_copies as (
 
     select
-        *,
+        gateway_log_key,
         coalesce(cometapi_request_id, gateway_log_key) as request_key,
         count(*) over (
             partition by coalesce(cometapi_request_id, gateway_log_key)
@@ -47,36 +66,68 @@ ranked as (
                 source_path asc,
                 source_row_number asc
         ) as copy_rank
+    from log_copies
+
+),
+
+-- the copies not kept and the requests logged more than once
+extra_copies as (
+
+    select gateway_log_key
+    from ranked_copies
+    where copy_rank > 1
+
+),
+
+repeated_requests as (
+
+    select
+        request_key,
+        copies_landed
+    from ranked_copies
+    where copy_rank = 1 and copies_landed > 1
+
+),
+
+kept as (
+
+    select
+        logs.*,
+        coalesce(logs.cometapi_request_id, logs.gateway_log_key) as request_key,
+        coalesce(repeated_requests.copies_landed, 1) as copies_landed
     from logs
+    left join repeated_requests
+        on coalesce(logs.cometapi_request_id, logs.gateway_log_key) = repeated_requests.request_key
+    left join extra_copies on logs.gateway_log_key = extra_copies.gateway_log_key
+    where extra_copies.gateway_log_key is null
 
 ),
 
 tokens as (
 
     select
-        {{ star_except('ranked', ['copy_rank']) }},
-        coalesce(aliases.service_label, ranked.model_name) as billed_label,
+        kept.*,
+        coalesce(aliases.service_label, kept.model_name) as billed_label,
         -- new-api semantics: OpenAI-style prompt tokens include cache reads and writes
         case
-            when ranked.usage_semantic = 'anthropic' then coalesce(ranked.prompt_tokens, 0)
+            when kept.usage_semantic = 'anthropic' then coalesce(kept.prompt_tokens, 0)
             else greatest(
-                coalesce(ranked.prompt_tokens, 0)
-                - coalesce(ranked.cache_tokens, 0)
-                - coalesce(ranked.cache_creation_tokens, 0),
+                coalesce(kept.prompt_tokens, 0)
+                - coalesce(kept.cache_tokens, 0)
+                - coalesce(kept.cache_creation_tokens, 0),
                 0
             )
         end as input_tokens,
-        coalesce(ranked.cache_tokens, 0) as cache_read_tokens,
-        coalesce(ranked.cache_creation_tokens, 0) as cache_write_tokens,
-        coalesce(ranked.completion_tokens, 0) as output_tokens,
+        coalesce(kept.cache_tokens, 0) as cache_read_tokens,
+        coalesce(kept.cache_creation_tokens, 0) as cache_write_tokens,
+        coalesce(kept.completion_tokens, 0) as output_tokens,
         case
-            when ranked.is_usage_semantic_declared or ranked.other_status = 'valid'
+            when kept.is_usage_semantic_declared or kept.other_status = 'valid'
                 then 'verified_from_server_log'
             else 'estimated'
         end as token_confidence
-    from ranked
-    left join aliases on ranked.model_name = aliases.alias
-    where ranked.copy_rank = 1
+    from kept
+    left join aliases on kept.model_name = aliases.alias
 
 ),
 

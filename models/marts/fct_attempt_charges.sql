@@ -51,24 +51,6 @@ usage_in_time as (
 
 ),
 
-in_force as (
-
-    select
-        usage_in_time.attempt_dimension_key,
-        rates.usd_per_unit,
-        rates.rate_confidence,
-        rates.source_url,
-        rates.captured_at
-    from usage_in_time
-    inner join rates
-        on
-            usage_in_time.priced_label = rates.service_label
-            and usage_in_time.dimension = rates.dimension
-            and usage_in_time.sent_at >= rates.valid_from
-            and (rates.valid_to is null or usage_in_time.sent_at < rates.valid_to)
-
-),
-
 -- before the first captured snapshot, its rate is assumed unchanged: inferred, not verified
 first_snapshot as (
 
@@ -94,13 +76,19 @@ priced as (
         coalesce(in_force.source_url, first_snapshot.source_url) as rate_source_url,
         coalesce(in_force.captured_at, first_snapshot.captured_at) as rate_captured_at
     from usage_in_time
-    left join in_force
-        on usage_in_time.attempt_dimension_key = in_force.attempt_dimension_key
+    -- the rate in force when the attempt was sent (joined here, not in a CTE of its own:
+    -- a second reference to `usage_in_time` would materialise every priced row twice)
+    left join rates as in_force
+        on
+            usage_in_time.priced_label = in_force.service_label
+            and usage_in_time.dimension = in_force.dimension
+            and usage_in_time.sent_at >= in_force.valid_from
+            and (in_force.valid_to is null or usage_in_time.sent_at < in_force.valid_to)
     left join first_snapshot
         on
             usage_in_time.priced_label = first_snapshot.service_label
             and usage_in_time.dimension = first_snapshot.dimension
-            and in_force.attempt_dimension_key is null
+            and in_force.service_label is null
 
 ),
 
