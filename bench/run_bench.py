@@ -262,8 +262,6 @@ def write_table(
     history: str = "the history",
 ) -> str:
     lines = [
-        "# Benchmarks",
-        "",
         "Written by `make bench` (`bench/run_bench.py`): the demo landing folder scaled to N",
         "attempts, each stage of `cometrecon run` in its own process (peak RSS of its whole",
         "process tree), and the floor: DuckDB alone creating one table from every file of the",
@@ -314,7 +312,7 @@ def with_latest_table(document: str, table: str) -> str:
     """The results document with its `make bench` block replaced by `table`; the notes
     written around it by hand stay. A document without the block gets it after its
     title."""
-    block = f"{BLOCK_START}\n{table.removeprefix('# Benchmarks').strip()}\n{BLOCK_END}"
+    block = f"{BLOCK_START}\n{table.strip()}\n{BLOCK_END}"
     if BLOCK_START in document and BLOCK_END in document:
         before, rest = document.split(BLOCK_START, 1)
         after = rest.split(BLOCK_END, 1)[1]
@@ -350,14 +348,12 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     results = {size: bench_size(size, work, env) for size in sizes}
+    new_day = min(sizes, default=1_000_000)
     incremental = (
-        bench_incremental(
-            min(sizes, default=1_000_000), args.history_days, args.history_attempts, work, env
-        )
+        bench_incremental(new_day, args.history_days, args.history_attempts, work, env)
         if args.history_days
         else None
     )
-    new_day = min(sizes, default=1_000_000)
     history = (
         f"{args.history_days} days × {args.history_attempts:,} attempts; the new day "
         f"has {new_day:,}"

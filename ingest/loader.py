@@ -2,7 +2,9 @@
 
 Every record read is either landed or quarantined with a reason; a file that cannot be
 read at all is rejected with one clear line and the rest of the folder still loads.
-The same file again (same sha256) lands nothing; a changed file under the same name is
+The same file again (same sha256) lands nothing; a file whose size and modification time
+are those of its landed version is not read again (not even hashed), so the files a
+folder keeps from earlier days cost a lookup each; a changed file under the same name is
 a new version whose rows supersede the old version's (which stay, marked).
 """
 
@@ -38,6 +40,10 @@ from ingest.readers import RejectedFile, detect
 from ingest.sanitize import fingerprint_salt, sanitize_record_text
 from ingest.source import SourceFile
 from ingest.warehouse import RAW_SCHEMA, ensure_schema, ensure_table
+
+# A landed file modified within this long before its load began may have changed again
+# within the clock's granularity: it is hashed next time rather than trusted by its stat.
+SETTLED_NS = 2_000_000_000
 
 STREAMS: dict[str, ModuleType] = {
     module.STREAM: module
@@ -168,7 +174,7 @@ class Loader:
                 outcome = FileOutcome(
                     relative, stream, "rejected", "points outside the landing folder; not read"
                 )
-                self._record(outcome, "", None, None, 0, None)
+                self._record(outcome, "", None, None, 0, None, None)
             else:
                 outcome = self.load_file(stream, path, relative)
             report.files.append(outcome)
@@ -197,19 +203,30 @@ class Loader:
         is_sidecar = getattr(module, "is_sidecar", None)
         if is_sidecar is not None and is_sidecar(path):
             return FileOutcome(relative, stream, "sidecar", "read with the file it describes")
-        sha = file_sha256(path)
         find_sidecar = getattr(module, "sidecar_for", None)
         sidecar = find_sidecar(path) if find_sidecar is not None else None
         sidecar_sha = file_sha256(sidecar) if sidecar is not None else None
+        stat = path.stat()
+        size, modified_ns = stat.st_size, stat.st_mtime_ns
         previous = self.con.execute(
-            f"select file_sha256, sidecar_sha256, version from {RAW_SCHEMA}._ingest_files "
-            "where source_path = ? and status = 'landed' order by version desc limit 1",
-            [relative],
+            f"select f.file_sha256, f.sidecar_sha256, f.version, f.size_bytes = ? "
+            "and f.modified_ns = ? and epoch_ns(l.started_at) - f.modified_ns > ? "
+            f"from {RAW_SCHEMA}._ingest_files as f join {RAW_SCHEMA}._ingest_loads as l using (load_id) "
+            "where f.source_path = ? and f.status = 'landed' order by f.version desc limit 1",
+            [size, modified_ns, SETTLED_NS, relative],
         ).fetchall()
-        size = path.stat().st_size
+        # A file whose size and modification time are those of its landed version, and which
+        # had settled before that load began, is the landed file: history is not read again.
+        stat_unchanged = bool(previous and previous[0][3] and previous[0][1] == sidecar_sha)
+        sha = previous[0][0] if stat_unchanged else file_sha256(path)
         if previous and previous[0][0] == sha and previous[0][1] == sidecar_sha:
-            outcome = FileOutcome(relative, stream, "unchanged", "same sha256 already landed")
-            self._record(outcome, sha, sidecar, sidecar_sha, size, None)
+            reason = (
+                "same size and modification time as the landed version"
+                if stat_unchanged
+                else "same sha256 already landed"
+            )
+            outcome = FileOutcome(relative, stream, "unchanged", reason)
+            self._record(outcome, sha, sidecar, sidecar_sha, size, modified_ns, None)
             return outcome
         same_content = self.con.execute(
             f"select source_path from {RAW_SCHEMA}._ingest_files where file_sha256 = ? and stream = ? "
@@ -223,7 +240,7 @@ class Loader:
                 "unchanged",
                 f"same content already landed as {same_content[0][0]}",
             )
-            self._record(outcome, sha, sidecar, sidecar_sha, size, None)
+            self._record(outcome, sha, sidecar, sidecar_sha, size, modified_ns, None)
             return outcome
         version = (previous[0][2] + 1) if previous else 1
         outcome = FileOutcome(relative, stream, "landed")
@@ -252,7 +269,7 @@ class Loader:
                     "where source_path = ? and status = 'landed' and superseded_by is null",
                     [sha, relative],
                 )
-            self._record(outcome, sha, sidecar, sidecar_sha, size, version)
+            self._record(outcome, sha, sidecar, sidecar_sha, size, modified_ns, version)
             self.con.execute("commit")
         except (RejectedFile, duckdb.Error, OSError, ValueError) as error:
             self.con.execute("rollback")
@@ -260,7 +277,7 @@ class Loader:
             if not isinstance(error, RejectedFile):
                 reason = f"{type(error).__name__}: {reason}"
             outcome = FileOutcome(relative, stream, "rejected", reason, outcome.detected_format)
-            self._record(outcome, sha, sidecar, sidecar_sha, size, None)
+            self._record(outcome, sha, sidecar, sidecar_sha, size, modified_ns, None)
         finally:
             self.progress.done()
         return outcome
@@ -331,11 +348,15 @@ class Loader:
         sidecar: Path | None,
         sidecar_sha: str | None,
         size: int,
+        modified_ns: int | None,
         version: int | None,
     ) -> None:
         self.con.execute(
-            f"insert into {RAW_SCHEMA}._ingest_files values "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null, ?)",
+            f"insert into {RAW_SCHEMA}._ingest_files (load_id, source_path, file_sha256, "
+            "sidecar_path, sidecar_sha256, stream, detected_format, size_bytes, modified_ns, "
+            "status, reason, rows_read, rows_landed, rows_quarantined, rows_skipped, version, "
+            "superseded_by, recorded_at) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null, ?)",
             [
                 self.load_id,
                 outcome.relative_path,
@@ -345,6 +366,7 @@ class Loader:
                 outcome.stream,
                 outcome.detected_format or None,
                 size,
+                modified_ns,
                 outcome.status,
                 outcome.reason or None,
                 outcome.rows_read,

@@ -45,6 +45,7 @@ create table if not exists {RAW_SCHEMA}._ingest_files (
     stream varchar not null,
     detected_format varchar,
     size_bytes bigint not null,
+    modified_ns bigint,                 -- the file's mtime when read (nanoseconds since epoch)
     status varchar not null,            -- landed, unchanged, rejected, sidecar
     reason varchar,
     rows_read bigint not null,
@@ -86,5 +87,9 @@ def ensure_table(con: duckdb.DuckDBPyConnection, table: StreamTable) -> None:
 def ensure_schema(con: duckdb.DuckDBPyConnection, tables: list[StreamTable]) -> None:
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
     con.execute(REGISTRY_DDL)
+    # a warehouse registered before the modification time was recorded
+    con.execute(
+        f"alter table {RAW_SCHEMA}._ingest_files add column if not exists modified_ns bigint"
+    )
     for table in tables:
         ensure_table(con, table)

@@ -8,11 +8,15 @@
 {%- endmacro %}
 
 
-{% macro attempt_change_span(kind) -%}
-    {%- if not is_incremental_build() -%}
-        {{ return(none) }}
+{#- `changes`: the change list's relation, given when the caller is not the incremental
+    model itself (a test scoped to this build's changes, macros/build_test_scope.sql). -#}
+{% macro attempt_change_span(kind, changes=none) -%}
+    {%- if changes is none -%}
+        {%- if not is_incremental_build() -%}
+            {{ return(none) }}
+        {%- endif -%}
+        {%- set changes = ref('int_attempt_changes_detected') -%}
     {%- endif -%}
-    {%- set changes = ref('int_attempt_changes_detected') -%}
     {%- if adapter.get_relation(changes.database, changes.schema, changes.identifier) is none -%}
         {#- not built (a compile without a build, e.g. the linter): recompute everything,
             which the pre-hook's delete matches, so a build stays correct -#}
@@ -26,12 +30,12 @@
         from {{ changes }}
     {%- endset -%}
     {%- set row = run_query(query).rows[0] -%}
-    {{ return({'recompute_all': row[0], 'earliest': row[1], 'latest': row[2]}) }}
+    {{ return({'recompute_all': row[0], 'earliest': row[1], 'latest': row[2], 'changes': changes}) }}
 {%- endmacro %}
 
 
-{% macro changed_attempts_filter(key_column, time_column, kind) -%}
-    {%- set span = attempt_change_span(kind) -%}
+{% macro changed_attempts_filter(key_column, time_column, kind, changes=none) -%}
+    {%- set span = attempt_change_span(kind, changes) -%}
     {%- if span is none or span.recompute_all -%}
         true
     {%- elif span.earliest is none -%}
@@ -44,7 +48,7 @@
                 and
             {% endif -%}
             {{ key_column }} in (
-                select change_key from {{ ref('int_attempt_changes_detected') }}
+                select change_key from {{ span.changes }}
                 where change_kind = '{{ kind }}'
             )
         )

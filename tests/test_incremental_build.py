@@ -254,3 +254,83 @@ def test_a_changed_project_rebuilds_every_model(stepped: dict[str, Any], tmp_pat
         line for line in changed.stdout.splitlines() if line.startswith("$ dbt build")
     )
     assert differences(db, stepped["full"], list(INCREMENTAL_MODELS)) == {}
+
+
+def land_one_attempt(landing: Path, name: str, request_id: str, db: Path) -> None:
+    """A new file of one attempt (a copy of a landed one under a new request id)."""
+    source = stepped_line(landing)
+    record = json.loads(source)
+    record["request_id"], record["cometapi_request_id"] = request_id, None
+    folder = landing.parent / name / "app_requests"
+    folder.mkdir(parents=True)
+    (folder / f"{name}.jsonl").write_text(json.dumps(record) + "\n")
+    ingest(folder.parent, db)
+
+
+def stepped_line(landing: Path) -> str:
+    path = landing / "app_requests" / "app_requests_2026-05-11T09.jsonl"
+    return path.read_text().splitlines()[0]
+
+
+def plant_unknown_api_format(db: Path, request_id: str, api_format: str) -> None:
+    """A defect no ingest would let through, written straight into the raw table."""
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "update raw.app_requests set api_format = ? where request_id = ?",
+            [api_format, request_id],
+        )
+
+
+def test_an_incremental_build_tests_the_rows_it_can_have_changed(
+    stepped: dict[str, Any], tmp_path: Path
+) -> None:
+    """History-scale tests read the rows of new loads and rebuilt requests in an
+    incremental `dbt build` (its cost grows with the new data); `dbt test` reads all."""
+    db = tmp_path / "wh.duckdb"
+    shutil.copyfile(stepped["db"], db)
+    with duckdb.connect(str(db)) as con:  # built by a hand-run dbt: say by this project
+        con.execute("update build_log.incremental_builds set project_hash = ?", [project_hash()])
+        old_request = con.execute(
+            "select request_id from raw.app_requests order by _loaded_at, _row_number limit 1"
+        ).fetchall()[0][0]
+    landing = tmp_path / "landing"
+    shutil.copytree(stepped["landing"], landing)
+    land_one_attempt(landing, "first", "req-scope-1", db)
+    plant_unknown_api_format(db, old_request, "carrier_pigeon")  # tested by the last build
+    built = cometrecon("build", db=db)
+    assert built.returncode == 0, built.stdout[-3000:]
+    assert "--full-refresh" not in built.stdout
+    run_results = Path(os.environ["DBT_TARGET_PATH"]) / "run_results.json"
+    compiled = {
+        result["unique_id"].split(".")[2]: result.get("compiled_code") or ""
+        for result in json.loads(run_results.read_text())["results"]
+    }
+    staging_test = (
+        "accepted_values_stg_app__request_attempts_api_format__"
+        "openai_chat__openai_responses__anthropic_messages__gemini"
+    )
+    with duckdb.connect(str(db), read_only=True) as con:
+        (new_load,) = con.execute(
+            "select load_id from raw._ingest_files where source_path = 'app_requests/first.jsonl'"
+        ).fetchall()[0]
+    assert f"load_id in ('{new_load}')" in compiled[staging_test]
+    assert "int_attempt_changes_detected" in compiled["unique_int_attempts_joined_attempt_key"]
+    # a defect in a new load fails the incremental build ...
+    land_one_attempt(landing, "second", "req-scope-2", db)
+    plant_unknown_api_format(db, "req-scope-2", "smoke_signal")
+    failed = cometrecon("build", db=db)
+    assert failed.returncode != 0
+    assert f"Failure in test {staging_test}" in failed.stdout
+    assert "Got 1 result, configured to fail if != 0" in failed.stdout  # smoke_signal only
+    # ... and `dbt test` reads every row, the one planted in the history too
+    env = {**os.environ, "COMETRECON_DB": str(db), "DO_NOT_TRACK": "1"}
+    tested = subprocess.run(
+        [str(BIN / "dbt"), "test", "--select", staging_test, "--target-path", str(tmp_path / "t")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert tested.returncode != 0, tested.stdout[-3000:]
+    assert "Got 2 results, configured to fail if != 0" in tested.stdout

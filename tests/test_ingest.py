@@ -6,8 +6,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import subprocess
 import sys
+import time
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -224,13 +226,19 @@ def test_a_failure_mid_file_leaves_no_partial_rows(
 def test_same_file_again_lands_nothing_and_a_changed_file_supersedes(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     write_all(landing)
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    for path in landing.rglob("*"):
+        os.utime(path, ns=(an_hour_ago, an_hour_ago))
     db = tmp_path / "wh.duckdb"
     run_ingest(landing, db)
     again, _ = run_ingest(landing, db)
     assert {f.status for f in again.files} <= {"unchanged", "sidecar"}
+    assert {f.reason for f in again.files if f.status == "unchanged"} == {
+        "same size and modification time as the landed version"  # not read, not hashed
+    }
     assert again.total("rows_landed") == 0
     ledger = landing / "usage_ledger" / "ledger.csv"
-    ledger.write_text(ledger.read_text().replace("2210400", "2210500"))
+    ledger.write_text(ledger.read_text().replace("2210400", "2210500"))  # same size
     third, _ = run_ingest(landing, db)
     changed = [f for f in third.files if f.status == "landed"]
     assert [f.relative_path for f in changed] == ["usage_ledger/ledger.csv"]
@@ -244,6 +252,28 @@ def test_same_file_again_lands_nothing_and_a_changed_file_supersedes(tmp_path: P
         db,
         "select max(version) from raw._ingest_files where source_path = 'usage_ledger/ledger.csv'",
     ) == [(2,)]
+
+
+def test_a_file_changed_just_after_landing_is_hashed_not_trusted_by_its_stat(
+    tmp_path: Path,
+) -> None:
+    """The same size and modification time, but the file was landed within the clock's
+    granularity of its last change: its content is compared, so the change is seen."""
+    landing = tmp_path / "landing"
+    write_all(landing)
+    db = tmp_path / "wh.duckdb"
+    run_ingest(landing, db)
+    ledger = landing / "usage_ledger" / "ledger.csv"
+    landed_stat = ledger.stat()
+    ledger.write_text(ledger.read_text().replace("2210400", "2210500"))
+    os.utime(ledger, ns=(landed_stat.st_atime_ns, landed_stat.st_mtime_ns))
+    again, _ = run_ingest(landing, db)
+    assert [f.relative_path for f in again.files if f.status == "landed"] == [
+        "usage_ledger/ledger.csv"
+    ]
+    assert {f.reason for f in again.files if f.status == "unchanged"} == {
+        "same sha256 already landed"
+    }
 
 
 def test_format_is_detected_from_content_not_name(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@
         on_schema_change='fail',
         tags=['incremental_attempts'],
         pre_hook="{{ delete_changed_attempts('logical_request_id', 'sent_at', 'app_request') }}",
+        meta={'test_scope': {'key': 'logical_request_id', 'time': 'sent_at', 'kind': 'app_request'}},
     )
 }}
 
@@ -30,9 +31,7 @@ attempt_copies as (
         logical_request_id,
         attempt_number,
         sent_at,
-        http_status,
-        has_usage,
-        is_client_disconnected,
+        is_successful_attempt,
         loaded_at,
         source_path,
         source_row_number
@@ -55,12 +54,7 @@ ranked_copies as (
         logical_request_id,
         attempt_number,
         sent_at,
-        coalesce(
-            http_status between 200 and 299
-            and has_usage
-            and not is_client_disconnected,
-            false
-        ) as is_successful_attempt,
+        is_successful_attempt,
         count(*) over (
             partition by logical_request_id, attempt_number
         ) as copies_landed,
@@ -113,12 +107,6 @@ labelled as (
         attempts.*,
         coalesce(repeated_attempts.copies_landed, 1) as copies_landed,
         coalesce(aliases.service_label, attempts.requested_model) as service_label,
-        coalesce(
-            attempts.http_status between 200 and 299
-            and attempts.has_usage
-            and not attempts.is_client_disconnected,
-            false
-        ) as is_successful_attempt,
         request_chains.attempts_in_request,
         request_chains.last_attempt_number,
         request_chains.final_success_attempt_number,

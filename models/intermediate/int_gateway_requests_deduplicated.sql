@@ -8,6 +8,7 @@
         on_schema_change='fail',
         tags=['incremental_attempts'],
         pre_hook="{{ delete_changed_attempts('request_key', 'billed_at', 'gateway_request') }}",
+        meta={'test_scope': {'key': 'request_key', 'time': 'billed_at', 'kind': 'gateway_request'}},
     )
 }}
 

@@ -42,7 +42,7 @@ windowed as (
         app_attempts.api_format,
         app_attempts.requested_model,
         app_attempts.http_status,
-        app_attempts.is_successful,
+        app_attempts.is_successful_attempt,
         app_attempts.is_stream,
         app_attempts.is_client_disconnected,
         app_attempts.has_usage,

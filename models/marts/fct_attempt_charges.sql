@@ -7,23 +7,27 @@
         on_schema_change='fail',
         tags=['incremental_attempts'],
         pre_hook="{{ delete_changed_attempts('logical_request_id', none, 'joined_request') }}",
+        meta={'test_scope': {'key': 'logical_request_id', 'time': none, 'kind': 'joined_request'}},
     )
 }}
 
 -- depends_on: {{ ref('int_attempt_changes_detected') }}
+{%- set changed = changed_attempts_filter(
+    'logical_request_id', 'change_anchor_at', 'joined_request'
+) %}
 with
 
 usage as (
 
     select * from {{ ref('int_attempt_usage_normalized') }}
-    where {{ changed_attempts_filter('logical_request_id', 'change_anchor_at', 'joined_request') }}
+    where {{ changed }}
 
 ),
 
 attempts as (
 
     select * from {{ ref('int_attempts_joined') }}
-    where {{ changed_attempts_filter('logical_request_id', 'change_anchor_at', 'joined_request') }}
+    where {{ changed }}
 
 ),
 

@@ -16,6 +16,7 @@ renamed as (
         cometapi_request_id,
         sent_at,
         _source_path as source_path,
+        _load_id as load_id,
         _superseded_by is not null as is_superseded
 
     from source

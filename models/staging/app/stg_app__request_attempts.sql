@@ -30,7 +30,10 @@ renamed as (
         http_status,
         coalesce(is_stream, false) as is_stream,
         coalesce(client_disconnected, false) as is_client_disconnected,
-        http_status between 200 and 299 and usage_json is not null as is_successful,
+        -- answered with usage and not abandoned by the client
+        coalesce(http_status between 200 and 299, false)
+        and usage_json is not null
+        and not coalesce(client_disconnected, false) as is_successful_attempt,
 
         ---------- usage object as returned
         usage_json,

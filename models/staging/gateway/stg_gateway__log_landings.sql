@@ -17,6 +17,7 @@ renamed as (
         request_id as cometapi_request_id,
         created_at as billed_at,
         _source_path as source_path,
+        _load_id as load_id,
         _superseded_by is not null as is_superseded
 
     from source
