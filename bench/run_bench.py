@@ -8,7 +8,8 @@ against the floor of DuckDB alone reading the same files, with peak memory.
 For each size: writes the demo landing folder (not timed), then runs the stages the way
 `cometrecon run` does, each in its own process so its peak resident set (the whole
 process tree, sampled every 50 ms from /proc) is its own: ingest, `dbt build`, the
-validation gate, the reports. The floor is DuckDB alone creating one table from every
+validation gate, the reports (`cometrecon report` reuses the gate's result on the
+unchanged warehouse, so the gate is timed once, as `cometrecon run` runs it). The floor is DuckDB alone creating one table from every
 file of the same landing folder (read_json / read_csv / read_text, one pass). Then the
 incremental case: one new day of the smallest size on a warehouse that already holds
 `--history-days` days of `--history-attempts` attempts each (landed day by day, built

@@ -63,20 +63,24 @@ def command_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _validate(db_path: Path, reports_dir: Path) -> GateResult:
-    from cometrecon.validation import run_gate
+def _validate(db_path: Path, reports_dir: Path, reuse: bool = False) -> GateResult:
+    from cometrecon.validation import reusable_gate, run_gate
 
-    gate = run_gate(db_path, reports_dir / VALIDATION_DIR)
+    out_dir = reports_dir / VALIDATION_DIR
+    gate = (reuse and reusable_gate(db_path, out_dir)) or run_gate(db_path, out_dir)
     for line in gate.summary_lines():
         print(line)
     return gate
 
 
-def _validate_and_report(db_path: Path, reports_dir: Path, incident_id: str | None = None) -> int:
-    """Run the gate, then write every incident's outputs (or only its blocked record)."""
+def _validate_and_report(
+    db_path: Path, reports_dir: Path, incident_id: str | None = None, reuse_gate: bool = False
+) -> int:
+    """Run the gate (or reuse its result on an unchanged warehouse), then write every
+    incident's outputs (or only its blocked record)."""
     from cometrecon.reports import write_all_incidents, write_incident_outputs
 
-    gate = _validate(db_path, reports_dir)
+    gate = _validate(db_path, reports_dir, reuse=reuse_gate)
     written = (
         {incident_id: write_incident_outputs(db_path, incident_id, reports_dir, gate)}
         if incident_id
@@ -112,7 +116,9 @@ def command_report(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     try:
         with warehouse_lock(db_path, args.wait):
-            return _validate_and_report(db_path, Path(args.reports), args.incident_id)
+            return _validate_and_report(
+                db_path, Path(args.reports), args.incident_id, reuse_gate=True
+            )
     except KeyError as error:
         print(f"cometrecon report: {error.args[0]}", file=sys.stderr)
         return EXIT_FAILED
@@ -237,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(handler=command_build)
 
     report = sub.add_parser(
-        "report", help="write one incident's record, support packet, closure and report"
+        "report",
+        help="write one incident's record, support packet, closure and report (the gate's "
+        "result is reused while the warehouse is unchanged since `cometrecon validate`)",
     )
     report.add_argument("incident_id")
     _add_warehouse_arguments(report)

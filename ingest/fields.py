@@ -268,10 +268,9 @@ def typed_rows_sql(table: StreamTable, source_relation: str) -> str:
     )
     return f"""
 with parsed as (
-    select _row_number, _line,
-           coalesce(json_valid(_line), false) as _is_json,
-           case when coalesce(json_valid(_line), false) then json_type(_line) = 'OBJECT' else false end as _is_object
-    from {source_relation}
+    select _row_number, _line, _json_type is not null as _is_json,
+           coalesce(_json_type = 'OBJECT', false) as _is_object
+    from (select *, try(json_type(_line)) as _json_type from {source_relation})
 ),
 structured as (
     select *, case when _is_object then json_transform(_line, {sql_quote(structure_json(top))}) end as r

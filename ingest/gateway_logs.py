@@ -56,6 +56,13 @@ TABLE = StreamTable(
     redact_text=False,
     strict_text=True,
     nested=(Nested("o", 'r."other"'),),
+    derived=(
+        (
+            "_other_object",
+            'case when json_valid(r."other") then case when json_type(r."other") = \'OBJECT\' '
+            'then json_merge_patch(r."other", \'{"admin_info": null}\')::VARCHAR end end',
+        ),
+    ),
     fields=(
         Field("log_id_mod_1024", "int", path="id"),
         Field(
@@ -96,15 +103,7 @@ TABLE = StreamTable(
             source="case when r.\"created_at\" is not null then 'new_api_log' else 'cli_record' end",
         ),
         Field("other_status", "text", source=_OTHER_STATUS),
-        Field(
-            "other_json",
-            "json",
-            source=(
-                'case when json_valid(r."other") then case when json_type(r."other") = \'OBJECT\' then '
-                + redact_sql('json_merge_patch(r."other", \'{"admin_info": null}\')::VARCHAR')
-                + " end end"
-            ),
-        ),
+        Field("other_json", "json", source=redact_sql("_other_object")),
         Field(
             "cache_tokens",
             "int",

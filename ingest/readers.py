@@ -11,7 +11,7 @@ import gzip
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -300,14 +300,13 @@ def _separator(header_line: str) -> str:
 
 
 def _csv_rows(text: str, separator: str) -> Iterator[pa.Table]:
-    physical = text.splitlines(keepends=True)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
     header = [name.strip() for name in next(reader)]
     last_line = reader.line_num
     if len(set(header)) != len(header):
         raise RejectedFile("CSV header repeats a column name")
-    numbers: list[int] = []
-    lines: list[str] = []
+    physical: list[str] | None = None  # split only if some record is broken
+    block = _CsvBlock(header)
     row_number = 0
     while True:
         try:
@@ -316,37 +315,77 @@ def _csv_rows(text: str, separator: str) -> Iterator[pa.Table]:
             break
         except csv.Error as error:
             # keep the physical lines the broken record swallowed: quarantined, not lost
+            if physical is None:
+                physical = text.splitlines(keepends=True)
             swallowed = "".join(physical[last_line : max(reader.line_num, last_line + 1)])
             last_line = reader.line_num
             row_number += 1
-            numbers.append(row_number)
-            lines.append(
-                json.dumps({CSV_ERROR_KEY: str(error), "text": swallowed}, ensure_ascii=False)
-            )
+            block.broken(row_number, {CSV_ERROR_KEY: str(error), "text": swallowed})
             continue
         last_line = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         row_number += 1
-        numbers.append(row_number)
         if len(row) != len(header):
-            lines.append(
-                json.dumps(
-                    {
-                        CSV_ERROR_KEY: f"expected {len(header)} fields, found {len(row)}",
-                        "text": separator.join(row),
-                    },
-                    ensure_ascii=False,
-                )
-            )
+            message = f"expected {len(header)} fields, found {len(row)}"
+            block.broken(row_number, {CSV_ERROR_KEY: message, "text": separator.join(row)})
         else:
-            cells = [cell if cell.strip() else None for cell in row]  # an empty cell is missing
-            lines.append(json.dumps(dict(zip(header, cells, strict=True)), ensure_ascii=False))
-        if len(lines) >= BLOCK_ROWS:
-            yield _records_table(numbers, lines)
-            numbers, lines = [], []
-    if lines:
-        yield _records_table(numbers, lines)
+            block.numbers.append(row_number)
+            block.rows.append(row)
+        if block.size >= BLOCK_ROWS:
+            yield block.table()
+            block = _CsvBlock(header)
+    if block.size:
+        yield block.table()
+
+
+# what Python's str.strip() removes: a cell of nothing but these is missing
+_WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
+
+
+@dataclass
+class _CsvBlock:
+    """Up to BLOCK_ROWS CSV records: well-formed rows are turned into JSON objects by
+    polars, column by column; the rare broken record is encoded on its own."""
+
+    header: list[str]
+    numbers: list[int] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    broken_numbers: list[int] = field(default_factory=list)
+    broken_lines: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.numbers) + len(self.broken_numbers)
+
+    def broken(self, row_number: int, record: dict[str, str]) -> None:
+        self.broken_numbers.append(row_number)
+        self.broken_lines.append(json.dumps(record, ensure_ascii=False))
+
+    def table(self) -> pa.Table:
+        columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(self.header)
+        cells = pl.DataFrame(
+            [
+                pl.Series(f"c{index}", column, dtype=pl.String)
+                for index, column in enumerate(columns)
+            ]
+        )
+        present = [
+            pl.when(pl.col(f"c{index}").str.strip_chars(_WHITESPACE) != "")
+            .then(pl.col(f"c{index}"))
+            .alias(name)
+            for index, name in enumerate(self.header)
+        ]
+        encoded = cells.select(
+            pl.Series("_row_number", self.numbers, dtype=pl.Int64),
+            pl.struct(present).struct.json_encode().alias("_line"),
+        ).to_arrow()
+        well_formed = encoded.cast(RECORD_SCHEMA)
+        if not self.broken_numbers:
+            return well_formed
+        return pa.concat_tables(
+            [well_formed, _records_table(self.broken_numbers, self.broken_lines)]
+        )
 
 
 def parquet_records(path: Path) -> Iterator[pa.Table]:

@@ -20,6 +20,7 @@ from landing_builder import BAD_ATTEMPT_LINES, GOOD_ATTEMPTS, PLANTED, write_all
 
 from ingest import readers
 from ingest.loader import LoadReport, ingest
+from ingest.sanitize import redact, redact_sql
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -304,6 +305,65 @@ def test_paths_outside_the_landing_folder_are_not_read(tmp_path: Path) -> None:
     report, _ = run_ingest(landing, tmp_path / "wh.duckdb")
     assert [(f.relative_path, f.status) for f in report.files] == [("changes/link.csv", "rejected")]
     assert query(tmp_path / "wh.duckdb", "select count(*) from raw.changes") == [(0,)]
+
+
+def test_csv_export_lands_block_by_block_with_row_numbers_blank_cells_and_broken_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readers, "BLOCK_ROWS", 2)  # several blocks from six records
+    landing = tmp_path / "landing"
+    (landing / "gateway_logs").mkdir(parents=True)
+    header = "created_at,type,model_name,quota,request_id,token_name,content\n"
+    (landing / "gateway_logs" / "export.csv").write_text(
+        header
+        + "1778490000,consume,m,100,r1,prod,plain\n"
+        + "1778490001,consume,m,200,r2,\u3000,\n"  # whitespace-only and empty cells
+        + "\n"  # a blank line is skipped, not a record
+        + '1778490002,consume,m,300,"r3"x,prod,c\n'  # broken quoting
+        + "1778490003,consume,m,400,r4\n"  # too few fields
+        + '1778490004,consume,m,500,r5,prod,"two\nlines, mail a@b.example"\n'
+        + "1778490005,consume,m,600,r6,prod,last\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "wh.duckdb"
+    report, _ = run_ingest(landing, db)
+    assert [(f.rows_read, f.rows_landed, f.rows_quarantined) for f in report.files] == [(6, 4, 2)]
+    assert query(
+        db,
+        "select _row_number, request_id, quota, token_name, content "
+        "from raw.gateway_logs order by _row_number",
+    ) == [
+        (1, "r1", 100, "prod", "plain"),
+        (2, "r2", 200, None, None),
+        (5, "r5", 500, "prod", "two\nlines, mail [REDACTED_EMAIL]"),
+        (6, "r6", 600, "prod", "last"),
+    ]
+    assert query(
+        db,
+        "select _row_number, error_column, error_reason "
+        "from raw.gateway_logs__quarantine order by _row_number",
+    ) == [
+        (3, "$", "',' expected after '\"'"),
+        (4, "$", "expected 7 fields, found 5"),
+    ]
+
+
+def test_sql_redaction_matches_the_python_redaction_and_skips_clean_text() -> None:
+    texts = [
+        "Authorization: BEARER abcdefghij and bearer  zyxwvu123",
+        "key sk-abcdef123 in the middle",
+        'json {"owner": "a.b+c@mail.example.org", "x": 1}',
+        "nothing to hide: 3 @ 4 sk- bearer",
+        "模型倍率 0.075，补全倍率 4",
+        "",
+    ]
+    with duckdb.connect() as con:
+        redacted = con.execute(
+            f"select {redact_sql('text')} from unnest(?::VARCHAR[]) as t(text)", [texts]
+        ).fetchall()
+        assert [row[0] for row in redacted] == [redact(text) for text in texts]
+        assert redacted[0][0] == "Authorization: Bearer [REDACTED] and Bearer [REDACTED]"
+        assert con.execute(f"select {redact_sql('null::VARCHAR')}").fetchall() == [(None,)]
 
 
 def test_parquet_ledger_lands_like_csv(tmp_path: Path) -> None:

@@ -266,6 +266,48 @@ def test_validate_command_alone(demo: dict[str, Any], tmp_path: Path) -> None:
     }
 
 
+def test_report_reuses_the_gate_only_while_the_warehouse_is_unchanged(
+    demo: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, reports = tmp_path / "warehouse.duckdb", tmp_path / "reports"
+    shutil.copy(demo["db"], db)
+    record_path = reports / INCIDENT / "reconciliation_record.json"
+
+    def report() -> tuple[int, str, dict[str, Any]]:
+        capsys.readouterr()
+        rc = main(["report", INCIDENT, "--db", str(db), "--reports", str(reports)])
+        captured = capsys.readouterr()
+        return rc, captured.out + captured.err, json.loads(record_path.read_text())
+
+    assert main(["validate", "--db", str(db), "--reports", str(reports)]) == EXIT_OK
+    rc, out, record = report()
+    assert rc == EXIT_OK, out
+    assert "validation: reused the gate's result on this unchanged warehouse (29 suites" in out
+    assert record["status"] == "reconciled"
+
+    # a write after the gate: the next report runs the gate again and is blocked by it
+    stray_label = CORRUPTIONS[0].values[0]
+    with duckdb.connect(str(db)) as con:
+        con.execute(stray_label)
+    rc, out, record = report()
+    assert rc == EXIT_BLOCKED, out
+    assert "reused" not in out and re.search(
+        r"validation: 29 suites, \d+ expectations, 1 failed", out
+    )
+    assert record["status"] == "blocked_by_validation"
+
+    # the failed result is reused as it stands: still blocked, with the same failure
+    rc, out, record = report()
+    assert rc == EXIT_BLOCKED, out
+    assert "reused the gate's result" in out and "1 failed" in out
+    assert "FAILED confidence_labels.fct_variance_attribution" in out
+    assert record["status"] == "blocked_by_validation"
+    assert [f["suite"] for f in record["validation"]["failed_expectations"]] == [
+        "confidence_labels.fct_variance_attribution"
+    ]
+    assert not (reports / INCIDENT / "report.html").exists()
+
+
 def test_landed_focus_line_across_the_window_end_is_flagged_not_counted(
     demo: dict[str, Any], tmp_path: Path
 ) -> None:

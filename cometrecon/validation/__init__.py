@@ -1,5 +1,5 @@
 """The Great Expectations gate between `dbt build` and the incident outputs."""
 
-from cometrecon.validation.gate import ExpectationFailure, GateResult, run_gate
+from cometrecon.validation.gate import ExpectationFailure, GateResult, reusable_gate, run_gate
 
-__all__ = ["ExpectationFailure", "GateResult", "run_gate"]
+__all__ = ["ExpectationFailure", "GateResult", "reusable_gate", "run_gate"]

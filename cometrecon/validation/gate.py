@@ -4,10 +4,14 @@ The suites live in the file context under `expectations/gx/` (one suite per conc
 table, stored as JSON). Each failed expectation becomes an `ExpectationFailure` naming
 the concern, the table, the counts, a few sample keys and the incidents it touches; an
 incident touched by any failure is blocked: its reports are not written.
+
+`summary.json` records the warehouse state the gate ran on; `cometrecon report` reuses
+that result while the warehouse is unchanged (a 10M-attempt gate takes ~45 s).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -66,6 +70,8 @@ class GateResult:
     data_docs_index: Path
     failures: list[ExpectationFailure] = field(default_factory=list)
     per_concern: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    reused: bool = False
+    """Read back from `summary.json` of an earlier run on the same warehouse state."""
 
     @property
     def passed(self) -> bool:
@@ -88,10 +94,29 @@ class GateResult:
             "failed_expectations": [asdict(f) for f in self.failures],
         }
 
+    @classmethod
+    def from_dict(cls, summary: dict[str, Any]) -> GateResult:
+        return cls(
+            suites=int(summary["suites"]),
+            expectations=int(summary["expectations"]),
+            seconds=float(summary["seconds"]),
+            data_docs_index=Path(summary["data_docs"]),
+            failures=[ExpectationFailure(**f) for f in summary["failed_expectations"]],
+            per_concern={
+                concern: (counts["suites"], counts["expectations"], counts["failed"])
+                for concern, counts in summary["per_concern"].items()
+            },
+        )
+
     def summary_lines(self) -> list[str]:
-        lines = [
-            f"validation: {self.suites} suites, {self.expectations} expectations, "
+        counts = (
+            f"{self.suites} suites, {self.expectations} expectations, "
             f"{len(self.failures)} failed in {self.seconds:.1f} s"
+        )
+        lines = [
+            f"validation: reused the gate's result on this unchanged warehouse ({counts})"
+            if self.reused
+            else f"validation: {counts}"
         ]
         for concern, (suites, expectations, failed) in sorted(self.per_concern.items()):
             state = "all passed" if not failed else f"{failed} FAILED"
@@ -167,12 +192,53 @@ def _environment(db_path: Path, out_dir: Path) -> dict[str, str]:
     }
 
 
+def warehouse_state(db_path: Path) -> dict[str, Any]:
+    """What a gate result holds for: the warehouse file and its write-ahead log as they
+    stand (every write changes a size or a modification time) and the suites run."""
+    expectations = project_dir() / "expectations"
+    suites = hashlib.sha256()
+    for path in sorted(expectations.rglob("*.json")):
+        suites.update(path.relative_to(expectations).as_posix().encode())
+        suites.update(path.read_bytes())
+    warehouse = db_path.resolve()
+
+    def stamp(path: Path) -> list[int] | None:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        return [stat.st_size, stat.st_mtime_ns]
+
+    return {
+        "warehouse": str(warehouse),
+        "file": stamp(warehouse),
+        "write_ahead_log": stamp(warehouse.with_name(warehouse.name + ".wal")),
+        "suites": suites.hexdigest()[:16],
+    }
+
+
+def reusable_gate(db_path: Path, out_dir: Path) -> GateResult | None:
+    """The complete gate result saved under `out_dir`, if it was computed on the warehouse
+    exactly as it stands now; None when there is none or anything has changed since."""
+    try:
+        summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    if summary.get("warehouse_state") != warehouse_state(db_path):
+        return None
+    result = GateResult.from_dict(summary)
+    result.reused = True
+    return result
+
+
 def run_gate(db_path: Path, out_dir: Path, only: Iterable[str] | None = None) -> GateResult:
     """Run every checkpoint (or those named in `only`) on the warehouse, read-only.
 
-    Writes validation results, the Data Docs site and `summary.json` under `out_dir`.
+    Writes validation results, the Data Docs site and `summary.json` under `out_dir`; a
+    complete run's summary names the warehouse state it ran on, for `reusable_gate`.
     """
     started = time.perf_counter()
+    state = warehouse_state(db_path) if only is None else None
     os.environ.update(_environment(db_path, out_dir))
     # GX warns that per-asset schema names are deprecated, and SQLAlchemy that it cannot
     # reflect DuckDB list columns; neither affects the expectations run here
@@ -223,6 +289,7 @@ def run_gate(db_path: Path, out_dir: Path, only: Iterable[str] | None = None) ->
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.json").write_text(
-        json.dumps(result.as_dict(), indent=2, default=str) + "\n", encoding="utf-8"
+        json.dumps({**result.as_dict(), "warehouse_state": state}, indent=2, default=str) + "\n",
+        encoding="utf-8",
     )
     return result
