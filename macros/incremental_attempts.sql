@@ -56,10 +56,13 @@
 {%- endmacro %}
 
 
-{% macro delete_changed_attempts(key_column, time_column, kind) -%}
+{#- The requests are those the model's `meta.test_scope` names (key, time, kind): the
+    scope its tests read in the same build (macros/build_test_scope.sql). -#}
+{% macro delete_changed_attempts() -%}
     {%- if is_incremental_build() -%}
+        {%- set scope = model.config.meta.test_scope -%}
         delete from {{ this }}
-        where {{ changed_attempts_filter(key_column, time_column, kind) }}
+        where {{ changed_attempts_filter(scope['key'], scope['time'], scope['kind']) }}
     {%- else -%}
         select 'full build: nothing to delete'
     {%- endif -%}

@@ -6,7 +6,7 @@
         incremental_strategy='append',
         on_schema_change='fail',
         tags=['incremental_attempts'],
-        pre_hook="{{ delete_changed_attempts('logical_request_id', 'sent_at', 'app_request') }}",
+        pre_hook="{{ delete_changed_attempts() }}",
         meta={'test_scope': {'key': 'logical_request_id', 'time': 'sent_at', 'kind': 'app_request'}},
     )
 }}

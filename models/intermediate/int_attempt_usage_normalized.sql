@@ -8,7 +8,7 @@
         incremental_strategy='append',
         on_schema_change='fail',
         tags=['incremental_attempts'],
-        pre_hook="{{ delete_changed_attempts('logical_request_id', 'change_anchor_at', 'joined_request') }}",
+        pre_hook="{{ delete_changed_attempts() }}",
         meta={'test_scope': {'key': 'logical_request_id', 'time': 'change_anchor_at', 'kind': 'joined_request'}},
     )
 }}

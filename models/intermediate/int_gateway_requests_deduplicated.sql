@@ -7,7 +7,7 @@
         incremental_strategy='append',
         on_schema_change='fail',
         tags=['incremental_attempts'],
-        pre_hook="{{ delete_changed_attempts('request_key', 'billed_at', 'gateway_request') }}",
+        pre_hook="{{ delete_changed_attempts() }}",
         meta={'test_scope': {'key': 'request_key', 'time': 'billed_at', 'kind': 'gateway_request'}},
     )
 }}
