@@ -100,9 +100,20 @@ request_counts as (
 
 ),
 
--- every logical request of the application log, wherever it was first sent: the earlier
--- request of a duplicate may be first sent before the window opens
-all_requests as (
+-- the earlier request of a duplicate is first sent at most 15 minutes before a request
+-- of an incident, possibly before its window opens
+earlier_request_span as (
+
+    select
+        min(first_sent_at) - interval 15 minute as earliest,
+        max(first_sent_at) as latest
+    from requests
+
+),
+
+-- the logical requests of the application log first sent in that span, wherever they
+-- fall: a nightly reads the day's requests, not the history (the scan skips the rest)
+earlier_requests as (
 
     select
         logical_request_id,
@@ -110,6 +121,9 @@ all_requests as (
         any_value(payload_fingerprint) filter (where attempt_number = 1) as first_payload,
         min(sent_at) as first_sent_at
     from all_app_attempts
+    where
+        request_first_sent_at >= (select earliest from earlier_request_span)
+        and request_first_sent_at < (select latest from earlier_request_span)
     group by logical_request_id, tenant
 
 ),
@@ -122,7 +136,7 @@ duplicates as (
         later.incident_id,
         count(distinct later.logical_request_id) as duplicate_client_requests
     from requests as later
-    inner join all_requests as earlier
+    inner join earlier_requests as earlier
         on
             later.tenant = earlier.tenant
             and later.first_payload = earlier.first_payload
