@@ -6,7 +6,6 @@ released when dbt ends (see ../shared/reference/stack-notes.md).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from cometrecon.paths import project_dir
+from cometrecon.paths import project_dir, project_files_digest
 
 
 def dbt_executable() -> str:
@@ -43,15 +42,7 @@ def dbt_environment(db_path: Path) -> dict[str, str]:
 
 def project_hash() -> str:
     """A digest of everything dbt builds from: a changed project means a rebuild."""
-    digest = hashlib.sha256()
-    root = project_dir()
-    for folder in ("models", "macros", "seeds"):
-        for path in sorted((root / folder).rglob("*")):
-            if path.is_file():
-                digest.update(path.relative_to(root).as_posix().encode())
-                digest.update(path.read_bytes())
-    digest.update((root / "dbt_project.yml").read_bytes())
-    return digest.hexdigest()[:16]
+    return project_files_digest("models", "macros", "seeds", "dbt_project.yml")
 
 
 def last_recorded_project(db_path: Path) -> str | None:

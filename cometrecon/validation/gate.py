@@ -11,7 +11,6 @@ that result while the warehouse is unchanged (a 10M-attempt gate takes ~45 s).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -21,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cometrecon.paths import project_dir
+from cometrecon.paths import project_dir, project_files_digest
 
 MAX_SAMPLES = 5
 MAX_SAMPLE_FIELDS = 8
@@ -95,7 +94,8 @@ class GateResult:
         }
 
     @classmethod
-    def from_dict(cls, summary: dict[str, Any]) -> GateResult:
+    def reused_from(cls, summary: dict[str, Any]) -> GateResult:
+        """The result an earlier run saved as `summary.json` (see `as_dict`)."""
         return cls(
             suites=int(summary["suites"]),
             expectations=int(summary["expectations"]),
@@ -106,6 +106,7 @@ class GateResult:
                 concern: (counts["suites"], counts["expectations"], counts["failed"])
                 for concern, counts in summary["per_concern"].items()
             },
+            reused=True,
         )
 
     def summary_lines(self) -> list[str]:
@@ -195,11 +196,6 @@ def _environment(db_path: Path, out_dir: Path) -> dict[str, str]:
 def warehouse_state(db_path: Path) -> dict[str, Any]:
     """What a gate result holds for: the warehouse file and its write-ahead log as they
     stand (every write changes a size or a modification time) and the suites run."""
-    expectations = project_dir() / "expectations"
-    suites = hashlib.sha256()
-    for path in sorted(expectations.rglob("*.json")):
-        suites.update(path.relative_to(expectations).as_posix().encode())
-        suites.update(path.read_bytes())
     warehouse = db_path.resolve()
 
     def stamp(path: Path) -> list[int] | None:
@@ -213,7 +209,7 @@ def warehouse_state(db_path: Path) -> dict[str, Any]:
         "warehouse": str(warehouse),
         "file": stamp(warehouse),
         "write_ahead_log": stamp(warehouse.with_name(warehouse.name + ".wal")),
-        "suites": suites.hexdigest()[:16],
+        "suites": project_files_digest("expectations"),
     }
 
 
@@ -226,9 +222,7 @@ def reusable_gate(db_path: Path, out_dir: Path) -> GateResult | None:
         return None
     if summary.get("warehouse_state") != warehouse_state(db_path):
         return None
-    result = GateResult.from_dict(summary)
-    result.reused = True
-    return result
+    return GateResult.reused_from(summary)
 
 
 def run_gate(db_path: Path, out_dir: Path, only: Iterable[str] | None = None) -> GateResult:
