@@ -106,10 +106,13 @@ TABLE = StreamTable(
         Field("is_stream", "bool", path="stream"),
         Field("client_disconnected", "bool", path="client_disconnected"),
         Field("cometapi_request_id", "text", path="cometapi_request_id"),
+        # the usage object's keys and nesting, values replaced by their JSON types: the
+        # counts are in the token columns, and the shapes repeat (cheap to store)
         Field(
-            "usage_json",
+            "usage_structure_json",
             "json",
             path="usage",
+            path_transform="json_structure({value})",
             checks=(("json_type({v}) = 'OBJECT'", "'usage is not a JSON object'"),),
         ),
         Field("usage_shape", "text", source=USAGE_SHAPE),
@@ -181,14 +184,14 @@ TABLE = StreamTable(
             "'completed_at is before sent_at'",
         ),
         (
-            "usage_json is null or usage_shape <> 'unrecognised'",
-            "usage_json",
+            "usage_structure_json is null or usage_shape <> 'unrecognised'",
+            "usage_structure_json",
             "'usage object has no token fields this tool knows'",
         ),
         (
             "usage_shape is null or usage_shape = api_format or api_format is null "
             "or (usage_shape = 'input_output' and api_format in ('openai_responses', 'anthropic_messages'))",
-            "usage_json",
+            "usage_structure_json",
             "'usage object is shaped like ' || usage_shape || ' but api_format is ' || api_format",
         ),
     ),

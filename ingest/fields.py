@@ -45,6 +45,9 @@ class Field:
     sql_type: str | None = None
     checks: tuple[tuple[str, str], ...] = ()
     description: str = ""
+    path_transform: str | None = None
+    """SQL applied to the value at `path` (`{value}`), which keeps the type the path is
+    parsed as (e.g. the structure of a JSON value rather than the value)."""
 
     @property
     def column_type(self) -> str:
@@ -67,7 +70,8 @@ class Field:
             return self.source
         assert self.path is not None, self.name
         alias, _, path = self.path.rpartition(":")
-        return (alias or "r") + "." + ".".join(f'"{part}"' for part in path.split("."))
+        value = (alias or "r") + "." + ".".join(f'"{part}"' for part in path.split("."))
+        return self.path_transform.replace("{value}", value) if self.path_transform else value
 
     def typed_expression(self, raw: str) -> str:
         if self.kind == "int":
@@ -130,7 +134,8 @@ def token_count(name: str, path: str, description: str = "", required: bool = Fa
 @dataclass(frozen=True)
 class Nested:
     """A JSON text inside the record (e.g. a usage object or the gateway's `other`
-    string), parsed once under `alias` so fields can read `alias:path`."""
+    string), parsed once under `alias` so fields can read `alias:path`; its JSON type is
+    `_<alias>_type` (null when the text is not JSON)."""
 
     alias: str
     source: str
@@ -243,8 +248,11 @@ def typed_rows_sql(table: StreamTable, source_relation: str) -> str:
 
     top = table.structure()
     top[CSV_ERROR_KEY] = "VARCHAR"
+    # each nested text is parsed for its type once (`_<alias>_type`, null when it is not
+    # JSON); only an object is transformed, and fields and derived values read the type
+    nested_types = "".join(f", try(json_type({n.source})) as _{n.alias}_type" for n in table.nested)
     nested_parse = "".join(
-        f", case when json_valid({n.source}) then json_transform({n.source}, "
+        f", case when _{n.alias}_type = 'OBJECT' then json_transform({n.source}, "
         f"{sql_quote(structure_json(table.structure(n.alias) or {'_': 'VARCHAR'}))}) end as {n.alias}"
         for n in table.nested
     )
@@ -277,7 +285,7 @@ structured as (
     from parsed
 ),
 nested as (
-    select *{nested_parse} from structured
+    select *{nested_parse} from (select *{nested_types} from structured)
 ),
 {derived_ctes}
 raw_values as (

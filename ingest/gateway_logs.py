@@ -7,6 +7,7 @@ The log `id` is `id % 1024` and never a key: rows join on `request_id`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from ingest.fields import Field, Nested, StreamTable, token_count
+from ingest.fields import Field, Nested, StreamTable, sql_quote, token_count
 from ingest.readers import (
     PARALLEL_BATCH_ROWS,
     Format,
@@ -46,8 +47,87 @@ _CREATED_AT = (
 )
 _OTHER_STATUS = (
     "case when nullif(trim(r.\"other\"), '') is null then 'absent' "
-    "when json_valid(r.\"other\") then case when json_type(r.\"other\") = 'OBJECT' then 'valid' else 'invalid' end "
-    "else 'invalid' end"
+    "when _o_type = 'OBJECT' then 'valid' else 'invalid' end"
+)
+
+_FIELDS: tuple[Field, ...] = (
+    Field("log_id_mod_1024", "int", path="id"),
+    Field(
+        "created_at",
+        "timestamptz",
+        source=_CREATED_AT,
+        required=True,
+        checks=(
+            (
+                "{v} between '2000-01-01'::TIMESTAMPTZ and '2100-01-01'::TIMESTAMPTZ",
+                "'created_at out of range (unix milliseconds instead of seconds?)'",
+            ),
+        ),
+    ),
+    Field(
+        "log_type",
+        "int",
+        source=_LOG_TYPE,
+        required=True,
+        checks=(("{v} between 0 and 6", "'unknown log type'"),),
+    ),
+    Field("content", "text", source=redact_sql('r."content"')),
+    Field("user_id", "int", path="user_id"),
+    Field("token_name", "text", path="token_name"),
+    Field("model_name", "text", source='coalesce(r."model_name", r."model")'),
+    Field("quota", "int", path="quota", required=True),
+    token_count("prompt_tokens", "prompt_tokens"),
+    token_count("completion_tokens", "completion_tokens"),
+    Field("use_time_seconds", "int", path="use_time"),
+    Field("is_stream", "bool", source='coalesce(r."is_stream", r."stream")'),
+    Field("channel_id", "int", path="channel"),
+    Field("group_name", "text", path="group"),
+    Field("request_id", "text", path="request_id"),
+    Field("response_id", "text", path="response_id"),
+    Field(
+        "record_shape",
+        "text",
+        source="case when r.\"created_at\" is not null then 'new_api_log' else 'cli_record' end",
+    ),
+    Field("other_status", "text", source=_OTHER_STATUS),
+    Field("other_extra_json", "json", source=redact_sql("_other_extra")),
+    Field(
+        "cache_tokens",
+        "int",
+        source=_either("cache_tokens", "cache_tokens"),
+        checks=(("{v} >= 0", "'negative token count'"),),
+    ),
+    token_count("cache_creation_tokens", "o:cache_creation_tokens"),
+    token_count("cache_creation_tokens_5m", "o:cache_creation_tokens_5m"),
+    token_count("cache_creation_tokens_1h", "o:cache_creation_tokens_1h"),
+    Field("model_ratio", "decimal", source=_either("model_ratio", "model_ratio")),
+    Field("completion_ratio", "decimal", source=_either("completion_ratio", "completion_ratio")),
+    Field("group_ratio", "decimal", source=_either("group_ratio", "group_ratio")),
+    Field("cache_ratio", "decimal", source=_either("cache_ratio", "cache_ratio")),
+    Field("cache_creation_ratio", "decimal", path="o:cache_creation_ratio"),
+    Field("model_price", "decimal", source=_either("model_price", "model_price")),
+    Field("user_group_ratio", "decimal", path="o:user_group_ratio"),
+    Field("usage_semantic", "text", path="o:usage_semantic"),
+    Field("upstream_model_name", "text", path="o:upstream_model_name"),
+    Field("is_model_mapped", "bool", path="o:is_model_mapped"),
+    Field("reasoning_effort", "text", path="o:reasoning_effort"),
+    Field("request_path", "text", source=_either("request_path", "endpoint")),
+    Field("first_response_ms", "int", source=_either("frt", "first_token_ms")),
+    Field("total_ms", "int", source=_either("total_ms", "duration_ms")),
+    Field("reported_cost_usd", "decimal", path="cost_usd"),
+)
+_OTHER = Nested("o", 'r."other"')
+# `other` keys with columns of their own; `admin_info` never reaches users' logs
+_OTHER_KEYS_LANDED = (
+    *StreamTable(table="gateway_logs", fields=_FIELDS, nested=(_OTHER,)).structure("o"),
+    "admin_info",
+)
+# the rest of `other` (e.g. an async task's `task_id`, `pre_consumed`, `quota_delta`) is
+# kept as JSON: null when every key has a column, as in nearly every row
+_OTHER_EXTRA = (
+    "case when _o_type = 'OBJECT' then nullif(json_merge_patch(r.\"other\", "
+    + sql_quote(json.dumps(dict.fromkeys(_OTHER_KEYS_LANDED), separators=(",", ":")))
+    + ")::VARCHAR, '{}') end"
 )
 
 TABLE = StreamTable(
@@ -55,82 +135,9 @@ TABLE = StreamTable(
     description="One row per gateway log entry (consume, error, refund, ...).",
     redact_text=False,
     strict_text=True,
-    nested=(Nested("o", 'r."other"'),),
-    derived=(
-        (
-            "_other_object",
-            'case when json_valid(r."other") then case when json_type(r."other") = \'OBJECT\' '
-            'then json_merge_patch(r."other", \'{"admin_info": null}\')::VARCHAR end end',
-        ),
-    ),
-    fields=(
-        Field("log_id_mod_1024", "int", path="id"),
-        Field(
-            "created_at",
-            "timestamptz",
-            source=_CREATED_AT,
-            required=True,
-            checks=(
-                (
-                    "{v} between '2000-01-01'::TIMESTAMPTZ and '2100-01-01'::TIMESTAMPTZ",
-                    "'created_at out of range (unix milliseconds instead of seconds?)'",
-                ),
-            ),
-        ),
-        Field(
-            "log_type",
-            "int",
-            source=_LOG_TYPE,
-            required=True,
-            checks=(("{v} between 0 and 6", "'unknown log type'"),),
-        ),
-        Field("content", "text", source=redact_sql('r."content"')),
-        Field("user_id", "int", path="user_id"),
-        Field("token_name", "text", path="token_name"),
-        Field("model_name", "text", source='coalesce(r."model_name", r."model")'),
-        Field("quota", "int", path="quota", required=True),
-        token_count("prompt_tokens", "prompt_tokens"),
-        token_count("completion_tokens", "completion_tokens"),
-        Field("use_time_seconds", "int", path="use_time"),
-        Field("is_stream", "bool", source='coalesce(r."is_stream", r."stream")'),
-        Field("channel_id", "int", path="channel"),
-        Field("group_name", "text", path="group"),
-        Field("request_id", "text", path="request_id"),
-        Field("response_id", "text", path="response_id"),
-        Field(
-            "record_shape",
-            "text",
-            source="case when r.\"created_at\" is not null then 'new_api_log' else 'cli_record' end",
-        ),
-        Field("other_status", "text", source=_OTHER_STATUS),
-        Field("other_json", "json", source=redact_sql("_other_object")),
-        Field(
-            "cache_tokens",
-            "int",
-            source=_either("cache_tokens", "cache_tokens"),
-            checks=(("{v} >= 0", "'negative token count'"),),
-        ),
-        token_count("cache_creation_tokens", "o:cache_creation_tokens"),
-        token_count("cache_creation_tokens_5m", "o:cache_creation_tokens_5m"),
-        token_count("cache_creation_tokens_1h", "o:cache_creation_tokens_1h"),
-        Field("model_ratio", "decimal", source=_either("model_ratio", "model_ratio")),
-        Field(
-            "completion_ratio", "decimal", source=_either("completion_ratio", "completion_ratio")
-        ),
-        Field("group_ratio", "decimal", source=_either("group_ratio", "group_ratio")),
-        Field("cache_ratio", "decimal", source=_either("cache_ratio", "cache_ratio")),
-        Field("cache_creation_ratio", "decimal", path="o:cache_creation_ratio"),
-        Field("model_price", "decimal", source=_either("model_price", "model_price")),
-        Field("user_group_ratio", "decimal", path="o:user_group_ratio"),
-        Field("usage_semantic", "text", path="o:usage_semantic"),
-        Field("upstream_model_name", "text", path="o:upstream_model_name"),
-        Field("is_model_mapped", "bool", path="o:is_model_mapped"),
-        Field("reasoning_effort", "text", path="o:reasoning_effort"),
-        Field("request_path", "text", source=_either("request_path", "endpoint")),
-        Field("first_response_ms", "int", source=_either("frt", "first_token_ms")),
-        Field("total_ms", "int", source=_either("total_ms", "duration_ms")),
-        Field("reported_cost_usd", "decimal", path="cost_usd"),
-    ),
+    nested=(_OTHER,),
+    derived=(("_other_extra", _OTHER_EXTRA),),
+    fields=_FIELDS,
 )
 TABLES = (TABLE,)
 

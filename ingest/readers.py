@@ -307,6 +307,7 @@ def _csv_rows(text: str, separator: str) -> Iterator[pa.Table]:
         raise RejectedFile("CSV header repeats a column name")
     physical: list[str] | None = None  # split only if some record is broken
     block = _CsvBlock(header)
+    width = len(header)
     row_number = 0
     while True:
         try:
@@ -321,21 +322,20 @@ def _csv_rows(text: str, separator: str) -> Iterator[pa.Table]:
             last_line = reader.line_num
             row_number += 1
             block.broken(row_number, {CSV_ERROR_KEY: str(error), "text": swallowed})
-            continue
-        last_line = reader.line_num
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        row_number += 1
-        if len(row) != len(header):
-            message = f"expected {len(header)} fields, found {len(row)}"
-            block.broken(row_number, {CSV_ERROR_KEY: message, "text": separator.join(row)})
         else:
-            block.numbers.append(row_number)
-            block.rows.append(row)
-        if block.size >= BLOCK_ROWS:
+            last_line = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            row_number += 1
+            if len(row) == width:
+                block.rows.append(row)
+            else:
+                message = f"expected {width} fields, found {len(row)}"
+                block.broken(row_number, {CSV_ERROR_KEY: message, "text": separator.join(row)})
+        if row_number - block.first_row_number + 1 >= BLOCK_ROWS:
             yield block.table()
-            block = _CsvBlock(header)
-    if block.size:
+            block = _CsvBlock(header, row_number + 1)
+    if row_number >= block.first_row_number:
         yield block.table()
 
 
@@ -345,30 +345,24 @@ _WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace
 
 @dataclass
 class _CsvBlock:
-    """Up to BLOCK_ROWS CSV records: well-formed rows are turned into JSON objects by
-    polars, column by column; the rare broken record is encoded on its own."""
+    """Up to BLOCK_ROWS consecutive CSV records from `first_row_number`: well-formed rows
+    are turned into JSON objects by polars; the rare broken record is encoded on its own."""
 
     header: list[str]
-    numbers: list[int] = field(default_factory=list)
+    first_row_number: int = 1
     rows: list[list[str]] = field(default_factory=list)
     broken_numbers: list[int] = field(default_factory=list)
     broken_lines: list[str] = field(default_factory=list)
-
-    @property
-    def size(self) -> int:
-        return len(self.numbers) + len(self.broken_numbers)
 
     def broken(self, row_number: int, record: dict[str, str]) -> None:
         self.broken_numbers.append(row_number)
         self.broken_lines.append(json.dumps(record, ensure_ascii=False))
 
     def table(self) -> pa.Table:
-        columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(self.header)
         cells = pl.DataFrame(
-            [
-                pl.Series(f"c{index}", column, dtype=pl.String)
-                for index, column in enumerate(columns)
-            ]
+            self.rows,
+            schema=[(f"c{index}", pl.String) for index in range(len(self.header))],
+            orient="row",
         )
         present = [
             pl.when(pl.col(f"c{index}").str.strip_chars(_WHITESPACE) != "")
@@ -376,8 +370,17 @@ class _CsvBlock:
             .alias(name)
             for index, name in enumerate(self.header)
         ]
+        # the well-formed rows' numbers: the block's span less the broken records'
+        numbers = pl.int_range(
+            self.first_row_number,
+            self.first_row_number + len(self.rows) + len(self.broken_numbers),
+            dtype=pl.Int64,
+            eager=True,
+        )
+        if self.broken_numbers:
+            numbers = numbers.filter(~numbers.is_in(self.broken_numbers))
         encoded = cells.select(
-            pl.Series("_row_number", self.numbers, dtype=pl.Int64),
+            numbers.alias("_row_number"),
             pl.struct(present).struct.json_encode().alias("_line"),
         ).to_arrow()
         well_formed = encoded.cast(RECORD_SCHEMA)

@@ -119,7 +119,7 @@ BAD_ATTEMPT_LINES = [
     (json.dumps({k: v for k, v in _attempt(11).items() if k != "model"}), "model", "missing"),
     (
         json.dumps(_attempt(12, usage={"input_tokens": 5, "cache_read_input_tokens": 1})),
-        "usage_json",
+        "usage_structure_json",
         "shaped like anthropic_messages",
     ),
 ]
@@ -180,6 +180,12 @@ def write_gateway_logs(folder: Path) -> dict[str, int]:
         "message": "",
         "data": {"page": 1, "items": [_log_item(i) for i in range(1, 5)]},
     }
+    # an async task's settlement: keys of `other` without columns of their own
+    settlement = json.loads(page["data"]["items"][3]["other"])
+    settlement.update(
+        task_id="task-77", pre_consumed=1500, quota_delta=-262, note=f"owner {PLANTED['email']}"
+    )
+    page["data"]["items"][3]["other"] = json.dumps(settlement)
     page["data"]["items"].append(_log_item(5, type=5, quota=0, other="{not json"))
     (folder / "log_self_p1.json").write_text(json.dumps(page))
     cli_records = [

@@ -144,6 +144,20 @@ def test_typed_values_are_exact(landed: tuple[Path, Path, LoadReport, str]) -> N
         "select model_ratio, usage_semantic, other_status from raw.gateway_logs where request_id = 'cid-0001'",
     )[0]
     assert ratio == Decimal("0.075") and semantic is None and status == "valid"
+    # `other` keys without a column of their own are kept (redacted); `admin_info` never
+    extra = dict(
+        query(
+            db,
+            "select request_id, other_extra_json from raw.gateway_logs where request_id like 'cid-000%'",
+        )
+    )
+    assert extra["cid-0001"] is None
+    assert json.loads(extra["cid-0004"]) == {
+        "task_id": "task-77",
+        "pre_consumed": 1500,
+        "quota_delta": -262,
+        "note": "owner [REDACTED_EMAIL]",
+    }
     # an `other` that is not JSON keeps the billed row, with its ratios unknown
     assert query(db, "select other_status, quota from raw.gateway_logs where log_type = 5") == [
         ("invalid", 0)

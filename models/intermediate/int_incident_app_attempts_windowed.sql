@@ -46,7 +46,7 @@ windowed as (
         app_attempts.is_stream,
         app_attempts.is_client_disconnected,
         app_attempts.has_usage,
-        app_attempts.usage_json,
+        app_attempts.usage_structure_json,
         app_attempts.error_type,
         app_attempts.error_shape,
         app_attempts.request_header_names,

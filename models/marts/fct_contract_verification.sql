@@ -263,7 +263,7 @@ usage_roots as (
     select
         app_attempts.incident_id,
         app_attempts.api_format,
-        app_attempts.usage_json,
+        app_attempts.usage_structure_json,
         case when app_attempts.api_format = 'gemini' then 'usageMetadata' else 'usage' end
             as root
     from app_attempts
@@ -277,10 +277,12 @@ usage_top as (
         usage_roots.incident_id,
         usage_roots.api_format,
         usage_roots.root,
-        usage_roots.usage_json,
+        usage_roots.usage_structure_json,
         top_key.key_1
     from usage_roots
-    cross join {{ lateral_unnest(json_object_keys('usage_roots.usage_json'), 'top_key', 'key_1') }}
+    cross join {{ lateral_unnest(
+        json_object_keys('usage_roots.usage_structure_json'), 'top_key', 'key_1'
+    ) }}
 
 ),
 
@@ -290,8 +292,8 @@ usage_paths as (
         incident_id,
         api_format,
         root || '.' || key_1 as field_path,
-        {{ json_member_is_object('usage_json', 'key_1') }} as is_object,
-        {{ json_member('usage_json', 'key_1') }} as nested
+        {{ json_member_is_object('usage_structure_json', 'key_1') }} as is_object,
+        {{ json_member('usage_structure_json', 'key_1') }} as nested
     from usage_top
 
 ),

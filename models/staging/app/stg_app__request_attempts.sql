@@ -32,13 +32,13 @@ renamed as (
         coalesce(client_disconnected, false) as is_client_disconnected,
         -- answered with usage and not abandoned by the client
         coalesce(http_status between 200 and 299, false)
-        and usage_json is not null
+        and usage_structure_json is not null
         and not coalesce(client_disconnected, false) as is_successful_attempt,
 
-        ---------- usage object as returned
-        usage_json,
+        ---------- usage object: its structure (keys, no values) and its counts
+        usage_structure_json,
         usage_shape,
-        usage_json is not null as has_usage,
+        usage_structure_json is not null as has_usage,
         usage_prompt_tokens,
         usage_completion_tokens,
         usage_total_tokens,

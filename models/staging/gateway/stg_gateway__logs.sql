@@ -67,7 +67,7 @@ renamed as (
         first_response_ms,
         total_ms,
         other_status,
-        other_json,
+        other_extra_json,
         content as content_redacted,
 
         ---------- provenance
