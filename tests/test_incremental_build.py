@@ -30,7 +30,6 @@ INCREMENTAL_MODELS = (
     "intermediate.int_app_attempts_deduplicated",
     "intermediate.int_gateway_requests_deduplicated",
     "intermediate.int_attempts_joined",
-    "intermediate.int_attempt_usage_normalized",
     "marts.fct_attempt_charges",
 )
 

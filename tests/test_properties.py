@@ -191,7 +191,7 @@ def test_dimensions_add_back_to_the_providers_total(
             str(BIN / "dbt"),
             "build",
             "--select",
-            "+int_attempt_usage_normalized",
+            "+fct_attempt_charges",
             "--exclude",
             "resource_type:test",
             "--target-path",
@@ -211,7 +211,7 @@ def test_dimensions_add_back_to_the_providers_total(
             """
             select app.logical_request_id, sum(usage.quantity), min(usage.quantity),
                    bool_and(usage.quantity_confidence = 'verified_from_response')
-            from intermediate.int_attempt_usage_normalized as usage
+            from marts.fct_attempt_charges as usage
             join intermediate.int_attempts_joined as joined using (attempt_key)
             join intermediate.int_app_attempts_deduplicated as app on joined.app_attempt_key = app.attempt_key
             group by 1

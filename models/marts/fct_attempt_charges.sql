@@ -1,5 +1,9 @@
--- One row per billable attempt × billable dimension: the quantity, the verified rate in
--- force when the attempt was sent, and the exact amount, each with its confidence.
+-- One row per billable attempt × billable dimension: the quantity in canonical billable
+-- dimensions (never collapsed into "tokens"), the verified rate in force when the
+-- attempt was sent, and the exact amount, each with its confidence. The app's own
+-- response usage wins (verified_from_response); without it the gateway's token counts
+-- are used (verified_from_server_log, or estimated when the gateway's semantics are
+-- unknown).
 {{
     config(
         materialized=attempt_materialization(),
@@ -12,22 +16,30 @@
 }}
 
 -- depends_on: {{ ref('int_attempt_changes_detected') }}
-{%- set changed = changed_attempts_filter(
-    'logical_request_id', 'change_anchor_at', 'joined_request'
-) %}
 with
-
-usage as (
-
-    select * from {{ ref('int_attempt_usage_normalized') }}
-    where {{ changed }}
-
-),
 
 attempts as (
 
     select * from {{ ref('int_attempts_joined') }}
-    where {{ changed }}
+    where
+        is_billed
+        and {{ changed_attempts_filter(
+            'logical_request_id', 'change_anchor_at', 'joined_request'
+        ) }}
+
+),
+
+app as (
+
+    select * from {{ ref('int_app_attempts_deduplicated') }}
+    where {{ changed_attempts_filter('logical_request_id', 'sent_at', 'joined_request') }}
+
+),
+
+gateway as (
+
+    select * from {{ ref('int_gateway_requests_deduplicated') }}
+    where {{ changed_attempts_filter('request_key', 'billed_at', 'joined_gateway_request') }}
 
 ),
 
@@ -37,10 +49,85 @@ rates as (
 
 ),
 
-usage_in_time as (
+---------- usage in canonical billable dimensions
+
+-- labels the catalog prices per call: each billed attempt is one `request` unit
+per_request_labels as (
+
+    select distinct service_label
+    from rates
+    where dimension = 'request' and published_rate is not null
+
+),
+
+from_response as (
 
     select
-        {{ star_except('usage', ['logical_request_id', 'change_anchor_at']) }},
+        attempts.attempt_key,
+        case app.api_format
+            when 'openai_chat'
+                then app.usage_prompt_tokens - coalesce(app.usage_prompt_cached_tokens, 0)
+            when 'openai_responses'
+                then app.usage_input_tokens - coalesce(app.usage_input_cached_tokens, 0)
+            when 'anthropic_messages' then app.usage_input_tokens
+            when 'gemini'
+                then
+                    app.usage_prompt_token_count
+                    - coalesce(app.usage_cached_content_token_count, 0)
+        end as input_quantity,
+        case app.api_format
+            when 'openai_chat' then coalesce(app.usage_prompt_cached_tokens, 0)
+            when 'openai_responses' then coalesce(app.usage_input_cached_tokens, 0)
+            when 'anthropic_messages' then coalesce(app.usage_cache_read_input_tokens, 0)
+            when 'gemini' then coalesce(app.usage_cached_content_token_count, 0)
+        end as input_cache_read_quantity,
+        case app.api_format
+            when 'anthropic_messages' then coalesce(app.usage_cache_creation_input_tokens, 0)
+            else 0
+        end as input_cache_write_quantity,
+        case app.api_format
+            when 'openai_chat' then app.usage_completion_tokens
+            when 'openai_responses' then app.usage_output_tokens
+            when 'anthropic_messages' then app.usage_output_tokens
+            when 'gemini'
+                then
+                    coalesce(app.usage_candidates_token_count, 0)
+                    + coalesce(app.usage_thoughts_token_count, 0)
+        end as output_quantity,
+        'verified_from_response' as quantity_confidence
+    from attempts
+    inner join app on attempts.app_attempt_key = app.attempt_key
+    where attempts.has_app_usage
+
+),
+
+from_server_log as (
+
+    select
+        attempts.attempt_key,
+        gateway.input_tokens as input_quantity,
+        gateway.cache_read_tokens as input_cache_read_quantity,
+        gateway.cache_write_tokens as input_cache_write_quantity,
+        gateway.output_tokens as output_quantity,
+        gateway.token_confidence as quantity_confidence
+    from attempts
+    inner join gateway on attempts.gateway_log_key = gateway.gateway_log_key
+    where not attempts.has_app_usage
+
+),
+
+usage_by_source as (
+
+    select * from from_response
+    union all
+    select * from from_server_log
+
+),
+
+wide as (
+
+    select
+        usage_by_source.*,
         attempts.logical_request_id,
         attempts.attempt_number,
         attempts.cometapi_request_id,
@@ -49,11 +136,50 @@ usage_in_time as (
         attempts.sent_at,
         attempts.billed_at,
         attempts.capture_status,
-        attempts.is_ledgered_attempt
-    from usage
-    inner join attempts on usage.attempt_key = attempts.attempt_key
+        attempts.is_ledgered_attempt,
+        case when per_request_labels.service_label is not null then 1 else 0 end
+            as request_quantity
+    from usage_by_source
+    inner join attempts on usage_by_source.attempt_key = attempts.attempt_key
+    left join per_request_labels
+        on
+            coalesce(attempts.billed_label, attempts.service_label)
+            = per_request_labels.service_label
 
 ),
+
+unpivoted as (
+
+    -- include nulls: a dimension the usage object lacks is `unavailable`, never silent
+    select * from wide
+    unpivot include nulls (
+        quantity for dimension in (
+            input_quantity as input,
+            input_cache_read_quantity as input_cache_read,
+            input_cache_write_quantity as input_cache_write,
+            output_quantity as output,
+            request_quantity as request
+        )
+    )
+
+),
+
+usage_in_time as (
+
+    select
+        {{ star_except('unpivoted', ['quantity', 'quantity_confidence']) }},
+        unpivoted.attempt_key || ':' || unpivoted.dimension as attempt_dimension_key,
+        cast(unpivoted.quantity as bigint) as quantity,
+        case
+            when unpivoted.quantity is null then 'unavailable'
+            else unpivoted.quantity_confidence
+        end as quantity_confidence
+    from unpivoted
+    where unpivoted.quantity is null or unpivoted.quantity <> 0
+
+),
+
+---------- priced by the rate in force when sent
 
 -- before the first captured snapshot, its rate is assumed unchanged: inferred, not verified
 first_snapshot as (

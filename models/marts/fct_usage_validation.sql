@@ -47,7 +47,7 @@ ledger as (
 
 usage as (
 
-    select * from {{ ref('int_attempt_usage_normalized') }}
+    select * from {{ ref('fct_attempt_charges') }}
 
 ),
 
