@@ -313,7 +313,7 @@ def test_an_incremental_build_tests_the_rows_it_can_have_changed(
             "select load_id from raw._ingest_files where source_path = 'app_requests/first.jsonl'"
         ).fetchall()[0]
     assert f"load_id in ('{new_load}')" in compiled[staging_test]
-    assert "int_attempt_changes_detected" in compiled["unique_int_attempts_joined_attempt_key"]
+    assert "int_attempt_changes_detected" in compiled["primary_key_int_attempts_joined_attempt_key"]
     # a defect in a new load fails the incremental build ...
     land_one_attempt(landing, "second", "req-scope-2", db)
     plant_unknown_api_format(db, "req-scope-2", "smoke_signal")
