@@ -248,11 +248,15 @@ def typed_rows_sql(table: StreamTable, source_relation: str) -> str:
 
     top = table.structure()
     top[CSV_ERROR_KEY] = "VARCHAR"
-    # each nested text is parsed for its type once (`_<alias>_type`, null when it is not
-    # JSON); only an object is transformed, and fields and derived values read the type
-    nested_types = "".join(f", try(json_type({n.source})) as _{n.alias}_type" for n in table.nested)
+    # each nested text is evaluated once (`_<alias>_text`) and parsed for its type once
+    # (`_<alias>_type`, null when it is not JSON); only an object is transformed, and
+    # fields and derived values read the type
+    nested_texts = "".join(f", {n.source} as _{n.alias}_text" for n in table.nested)
+    nested_types = "".join(
+        f", try(json_type(_{n.alias}_text)) as _{n.alias}_type" for n in table.nested
+    )
     nested_parse = "".join(
-        f", case when _{n.alias}_type = 'OBJECT' then json_transform({n.source}, "
+        f", case when _{n.alias}_type = 'OBJECT' then json_transform(_{n.alias}_text, "
         f"{sql_quote(structure_json(table.structure(n.alias) or {'_': 'VARCHAR'}))}) end as {n.alias}"
         for n in table.nested
     )
@@ -285,7 +289,9 @@ structured as (
     from parsed
 ),
 nested as (
-    select *{nested_parse} from (select *{nested_types} from structured)
+    select *{nested_parse} from (
+        select *{nested_types} from (select *{nested_texts} from structured)
+    )
 ),
 {derived_ctes}
 raw_values as (
