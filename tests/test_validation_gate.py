@@ -214,6 +214,16 @@ CORRUPTIONS = [
         {},
         id="duplicate-mart-key",
     ),
+    pytest.param(
+        # the largest mart holds its key by tests, not an index: the gate checks it in one pass
+        "insert into marts.fct_attempt_charges "
+        "(select * from marts.fct_attempt_charges order by attempt_dimension_key limit 1)",
+        "row_conservation.fct_attempt_charges",
+        "attempt_dimension_key is present and unique",
+        1,
+        {"rows_with_key": "2"},
+        id="duplicate-attempt-charge",
+    ),
 ]
 
 
