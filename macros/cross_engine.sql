@@ -230,3 +230,12 @@
 {% macro spark__regex_replace_all(text, pattern, replacement) -%}
     regexp_replace({{ text }}, {{ pattern }}, {{ replacement }})
 {%- endmacro %}
+
+{#- a CTE that several others read, inlined into each reader: DuckDB materializes such a
+    CTE, which for a history-scale relation copies every row on every build; Spark always
+    inlines -#}
+{% macro inlined_cte() -%}
+    {{ return(adapter.dispatch('inlined_cte', 'cometrecon')()) }}
+{%- endmacro %}
+{% macro default__inlined_cte() %}not materialized{% endmacro %}
+{% macro spark__inlined_cte() %}{% endmacro %}

@@ -5,6 +5,9 @@
 -- a first catalog snapshot or a per-request price changed; a later changed rate interval
 -- adds every request sent from where the change begins; `watermark` is the newest landed file this
 -- build takes in, recorded by on-run-end once every incremental model has succeeded.
+-- The landings are read five times each, by keys that lie anywhere in the history: each
+-- reader scans the table for its own columns and keys rather than a copy of every landed
+-- row (30 days x 1M of history: this model 61-67 s materialized, 17-18 s inlined).
 with
 
 files as (
@@ -20,13 +23,13 @@ builds as (
 
 ),
 
-app_landings as (
+app_landings as {{ inlined_cte() }} (
 
     select * from {{ ref('stg_app__request_attempt_landings') }}
 
 ),
 
-gateway_landings as (
+gateway_landings as {{ inlined_cte() }} (
 
     select * from {{ ref('stg_gateway__log_landings') }}
 

@@ -22,6 +22,18 @@ charges as (
 
 ),
 
+window_bounds as (
+
+    select
+        min(window_start) as earliest_start,
+        max(window_end) as latest_end
+    from incidents
+
+),
+
+-- only the charges of attempts sent or billed inside the incidents' span can belong to an
+-- attributed attempt (a charge carries its attempt's times); the bounds are single values,
+-- so the scan skips the row groups of the rest of the history
 attempt_costs as (
 
     select
@@ -31,6 +43,15 @@ attempt_costs as (
         count(*) filter (where amount_usd is null) as unpriced_dimensions,
         count(*) filter (where amount_confidence <> 'verified') as unverified_dimensions
     from charges
+    where
+        (
+            sent_at >= (select window_bounds.earliest_start from window_bounds)
+            and sent_at < (select window_bounds.latest_end from window_bounds)
+        )
+        or (
+            billed_at >= (select window_bounds.earliest_start from window_bounds)
+            and billed_at < (select window_bounds.latest_end from window_bounds)
+        )
     group by attempt_key
 
 ),
