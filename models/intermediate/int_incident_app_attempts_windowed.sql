@@ -10,15 +10,42 @@ incidents as (
 
 ),
 
-app_attempts as (
+all_app_attempts as (
 
     select * from {{ ref('int_app_attempts_deduplicated') }}
 
 ),
 
-joined as (
+all_joined as (
 
     select * from {{ ref('int_attempts_joined') }}
+
+),
+
+window_bounds as (
+
+    select
+        min(window_start) as earliest_start,
+        max(window_end) as latest_end
+    from incidents
+
+),
+
+-- the attempts of requests first sent inside the incidents' overall span; the bounds are
+-- single values, so the scans skip the row groups of the rest of the history
+app_attempts as (
+
+    select *
+    from all_app_attempts
+    where {{ within_incident_span('request_first_sent_at') }}
+
+),
+
+joined as (
+
+    select *
+    from all_joined
+    where {{ within_incident_span('request_first_sent_at') }}
 
 ),
 

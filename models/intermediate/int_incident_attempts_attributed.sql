@@ -10,7 +10,7 @@ incidents as (
 
 ),
 
-attempts as (
+all_attempts as (
 
     select * from {{ ref('int_attempts_joined') }}
 
@@ -31,9 +31,19 @@ window_bounds as (
 
 ),
 
--- only the charges of attempts sent or billed inside the incidents' span can belong to an
--- attributed attempt (a charge carries its attempt's times); the bounds are single values,
--- so the scan skips the row groups of the rest of the history
+-- only the attempts sent or billed inside the incidents' span can be attributed, and only
+-- their charges count (a charge carries its attempt's times); the bounds are single
+-- values, so the scans skip the row groups of the rest of the history
+attempts as (
+
+    select *
+    from all_attempts
+    where
+        {{ within_incident_span('sent_at') }}
+        or {{ within_incident_span('billed_at') }}
+
+),
+
 attempt_costs as (
 
     select
@@ -44,14 +54,8 @@ attempt_costs as (
         count(*) filter (where amount_confidence <> 'verified') as unverified_dimensions
     from charges
     where
-        (
-            sent_at >= (select window_bounds.earliest_start from window_bounds)
-            and sent_at < (select window_bounds.latest_end from window_bounds)
-        )
-        or (
-            billed_at >= (select window_bounds.earliest_start from window_bounds)
-            and billed_at < (select window_bounds.latest_end from window_bounds)
-        )
+        {{ within_incident_span('sent_at') }}
+        or {{ within_incident_span('billed_at') }}
     group by attempt_key
 
 ),

@@ -69,6 +69,17 @@ gateway_logs as (
 
 ),
 
+-- the incidents' overall span as single values: a filter on them lets the scans of the
+-- attempt-level history skip its row groups (a nightly reads the day, not the history)
+window_bounds as (
+
+    select
+        min(window_start) as earliest_start,
+        max(window_end) as latest_end
+    from incidents
+
+),
+
 ---------- requests: successful, failed, retried
 
 requests as (
@@ -160,6 +171,7 @@ gateway_in_window as (
             joined.billed_at >= incidents.window_start
             and joined.billed_at < incidents.window_end
             and joined.has_gateway_record
+    where {{ within_incident_span('joined.billed_at') }}
 
 ),
 
@@ -210,12 +222,16 @@ scheduled_changes as (
 
 ),
 
--- request ids the gateway logged in any record type (consume, error, ...)
+-- the incidents' request ids that the gateway logged in any record type (consume,
+-- error, ...), whenever it logged them
 gateway_logged as (
 
-    select distinct cometapi_request_id
+    select distinct gateway_logs.cometapi_request_id
     from gateway_logs
-    where cometapi_request_id is not null
+    where
+        gateway_logs.cometapi_request_id in (
+            select app_attempts.cometapi_request_id from app_attempts
+        )
 
 ),
 
@@ -289,7 +305,11 @@ response_usage_hourly as (
     from attributed
     inner join joined on attributed.attempt_key = joined.attempt_key
     inner join usage on attributed.attempt_key = usage.attempt_key
-    where attributed.is_ledgered_attempt and attributed.is_sent_in_window
+    where
+        attributed.is_ledgered_attempt
+        and attributed.is_sent_in_window
+        and {{ within_incident_span('joined.sent_at') }}
+        and {{ within_incident_span('usage.sent_at') }}
     group by all
 
 ),
