@@ -54,6 +54,8 @@ create table if not exists raw._nightly_runs (
     message varchar
 );
 alter table raw._nightly_runs add column if not exists build_started_at timestamptz;
+alter table raw._nightly_runs add column if not exists gate_scope varchar;
+alter table raw._nightly_runs add column if not exists gate_failures bigint;
 """
 
 
@@ -73,6 +75,10 @@ class NightlyRun:
     # when the build this run's marts come from started (a skipped build keeps the last one's)
     build_started_at: datetime | None = None
     project_hash: str = ""
+    # what the validation gate read of the history-scale facts: whole_warehouse or
+    # rebuilt_rows (see _history_gated_before); and how many expectations failed
+    gate_scope: str | None = None
+    gate_failures: int | None = None
     forecast_usd: Decimal | None = None
     billed_usd: Decimal | None = None
     outcome: str = "running"
@@ -121,7 +127,8 @@ def _log_end(db_path: Path, run: NightlyRun) -> None:
             update raw._nightly_runs set
                 ended_at = ?, files_seen = ?, files_landed = ?, files_rejected = ?,
                 rows_read = ?, rows_landed = ?, rows_quarantined = ?, build = ?,
-                build_started_at = ?, project_hash = ?, forecast_usd = ?, billed_usd = ?, variance_usd = ?,
+                build_started_at = ?, project_hash = ?, gate_scope = ?, gate_failures = ?,
+                forecast_usd = ?, billed_usd = ?, variance_usd = ?,
                 outcome = ?, exit_code = ?, message = ?
             where run_id = ?
             """,
@@ -136,6 +143,8 @@ def _log_end(db_path: Path, run: NightlyRun) -> None:
                 run.build,
                 run.build_started_at,
                 run.project_hash,
+                run.gate_scope,
+                run.gate_failures,
                 run.forecast_usd,
                 run.billed_usd,
                 variance,
@@ -164,6 +173,28 @@ def _current_build(db_path: Path, run: NightlyRun) -> datetime | None:
         ).fetchall()[0][0]
     built_at: datetime = last[0][0]
     return built_at if newest is None or newest < built_at else None
+
+
+def _history_gated_before(db_path: Path, run: NightlyRun) -> bool:
+    """Whether every row of the history that this run's build leaves as it is has passed
+    the gate already: the last run before this one was a nightly of the same project whose
+    gate found nothing, and no build has finished since the build that run validated (an
+    incremental build then rebuilds only the requests its change list names). Anything
+    else (a first run, a changed project, a failed gate, a `cometrecon run` or `build` in
+    between) and the gate reads every row."""
+    with _connect(db_path) as con:
+        last = con.execute(
+            "select project_hash, gate_failures, build_started_at from raw._nightly_runs "
+            "where run_id <> ? order by started_at desc limit 1",
+            [run.run_id],
+        ).fetchall()
+        if not last or last[0][0] != run.project_hash or last[0][1] != 0 or last[0][2] is None:
+            return False
+        builds_since = con.execute(
+            "select count(*) from build_log.incremental_builds where finished_at > ?",
+            [last[0][2]],
+        ).fetchall()[0][0]
+    return bool(builds_since == 1)
 
 
 def window_definition(incident_id: str, day: date, config: NightlyConfig, notes: str) -> str:
@@ -292,6 +323,7 @@ def run_nightly(
         run.rows_read = sum(f.rows_read for f in files)
         run.rows_landed = sum(f.rows_landed for f in files)
         run.rows_quarantined = sum(f.rows_quarantined for f in files)
+        rebuilt_only = _history_gated_before(db_path, run)
         current = _current_build(db_path, run) if run.files_landed == 0 else None
         if current is not None:
             run.build, run.build_started_at = "skipped", current
@@ -304,7 +336,9 @@ def run_nightly(
                 run.message = "dbt build failed (see above)"
                 return EXIT_FAILED
             run.build = "built"
-        gate = run_gate(db_path, reports_dir / "_validation")
+        gate = run_gate(db_path, reports_dir / "_validation", rebuilt_only=rebuilt_only)
+        run.gate_scope = "rebuilt_rows" if rebuilt_only else "whole_warehouse"
+        run.gate_failures = len(gate.failures)
         for line in gate.summary_lines():
             print(line)
         for path in write_incident_outputs(db_path, run.window_id, reports_dir, gate):

@@ -43,6 +43,15 @@ def run_log(db: Path) -> list[dict[str, Any]]:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def quiet_setup(landing: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A copy of the demo landing folder, a warehouse path and thresholds no day passes."""
+    folder = tmp_path / "landing"
+    shutil.copytree(landing, folder)
+    config = tmp_path / "quiet.toml"
+    config.write_text(QUIET)
+    return folder, tmp_path / "wh.duckdb", config
+
+
 def test_variance_alert_proposes_an_incident(landing: Path, tmp_path: Path) -> None:
     folder = tmp_path / "landing"
     shutil.copytree(landing, folder)
@@ -74,11 +83,7 @@ def test_variance_alert_proposes_an_incident(landing: Path, tmp_path: Path) -> N
 def test_unchanged_folder_second_run_lands_and_builds_nothing(
     landing: Path, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "landing"
-    shutil.copytree(landing, folder)
-    db = tmp_path / "wh.duckdb"
-    config = tmp_path / "quiet.toml"
-    config.write_text(QUIET)
+    folder, db, config = quiet_setup(landing, tmp_path)
     first = nightly(folder, db, config=config)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     second = nightly(folder, db, config=config)
@@ -137,3 +142,111 @@ def test_a_held_warehouse_makes_nightly_wait_then_exit_2(landing: Path, tmp_path
     finally:
         holder.kill()
         holder.wait()
+
+
+REBUILT_REQUESTS = (
+    "select change_key from intermediate.int_attempt_changes_detected "
+    "where change_kind = 'joined_request'"
+)
+
+
+def plant_negative_quantity(db: Path, inside_rebuilt: bool) -> str:
+    """A negative quantity written straight into one row of fct_attempt_charges, of a
+    request the last build rebuilt or of one it left alone."""
+    side = "in" if inside_rebuilt else "not in"
+    with duckdb.connect(str(db)) as con:
+        (key,) = con.execute(
+            "select min(attempt_dimension_key) from marts.fct_attempt_charges "
+            f"where logical_request_id {side} ({REBUILT_REQUESTS})"
+        ).fetchall()[0]
+        con.execute(
+            "update marts.fct_attempt_charges set quantity = -1 where attempt_dimension_key = ?",
+            [key],
+        )
+    return str(key)
+
+
+def negative_quantity_failures(db: Path, out: Path, rebuilt_only: bool) -> list[Any]:
+    from cometrecon.validation import run_gate
+
+    gate = run_gate(db, out, rebuilt_only=rebuilt_only)
+    return [
+        f
+        for f in gate.failures
+        if f.suite.startswith("money_invariants.fct_attempt_charges") and "quantity" in f.line()
+    ]
+
+
+def test_the_next_night_gates_the_history_only_where_its_build_rebuilt_it(
+    landing: Path, tmp_path: Path
+) -> None:
+    folder, db, config = quiet_setup(landing, tmp_path)
+    first = nightly(folder, db, config=config)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "the rows this build rebuilt" not in first.stdout
+    # one late attempt arrives: a copy of a landed one under a new request id
+    source = sorted((folder / "app_requests").glob("*.jsonl"))[0]
+    record = json.loads(source.read_text().splitlines()[0])
+    record["request_id"], record["cometapi_request_id"] = "req-late-night", None
+    (folder / "app_requests" / "late_arrival.jsonl").write_text(json.dumps(record) + "\n")
+    second = nightly(folder, db, config=config)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "(history-scale tables: the rows this build rebuilt)" in second.stdout
+    before, after = run_log(db)
+    assert (before["gate_scope"], before["gate_failures"]) == ("whole_warehouse", 0)
+    assert (after["gate_scope"], after["gate_failures"]) == ("rebuilt_rows", 0)
+    with duckdb.connect(str(db), read_only=True) as con:
+        rebuilt_rows, all_rows = con.execute(
+            "select count(*) filter (where logical_request_id in "
+            f"({REBUILT_REQUESTS})), count(*) from marts.fct_attempt_charges"
+        ).fetchall()[0]
+    assert 0 < rebuilt_rows < all_rows / 100
+    # a defect in a rebuilt row: the scoped gate finds it, counting only the rebuilt rows
+    inside = plant_negative_quantity(db, inside_rebuilt=True)
+    (failure,) = negative_quantity_failures(db, tmp_path / "v1", rebuilt_only=True)
+    assert failure.suite == "money_invariants.fct_attempt_charges"
+    assert (failure.unexpected_count, failure.element_count) == (1, rebuilt_rows)
+    assert inside in failure.line()
+    # a defect elsewhere (written behind the builds' back) is left to the whole gate,
+    # which `cometrecon validate` and `run` always are
+    with duckdb.connect(str(db)) as con:
+        con.execute("update marts.fct_attempt_charges set quantity = 0 where quantity < 0")
+    outside = plant_negative_quantity(db, inside_rebuilt=False)
+    assert negative_quantity_failures(db, tmp_path / "v2", rebuilt_only=True) == []
+    (whole,) = negative_quantity_failures(db, tmp_path / "v3", rebuilt_only=False)
+    assert (whole.unexpected_count, whole.element_count) == (1, all_rows)
+    assert outside in whole.line()
+
+
+def test_the_gate_reads_every_row_unless_the_last_night_gated_the_last_build(
+    landing: Path, tmp_path: Path
+) -> None:
+    from cometrecon.nightly import NightlyRun, _history_gated_before
+
+    folder, db, config = quiet_setup(landing, tmp_path)
+    assert nightly(folder, db, config=config).returncode == 0
+    (last,) = run_log(db)
+
+    def next_run(project: str = last["project_hash"]) -> NightlyRun:
+        return NightlyRun(
+            run_id="next",
+            day=last["reconciled_day"],
+            landing_dir=folder,
+            started_at=last["ended_at"],
+            project_hash=project,
+        )
+
+    assert _history_gated_before(db, next_run())
+    assert not _history_gated_before(db, next_run(project="another project"))
+    with duckdb.connect(str(db)) as con:
+        con.execute("update raw._nightly_runs set gate_failures = 1")
+    assert not _history_gated_before(db, next_run())
+    with duckdb.connect(str(db)) as con:
+        con.execute("update raw._nightly_runs set gate_failures = 0")
+        # a `cometrecon build` or `run` after the night: its rows were not gated by it
+        con.execute(
+            "insert into build_log.incremental_builds select invocation_id || '-later', "
+            "changes_through, was_full_refresh, now(), project_hash "
+            "from build_log.incremental_builds"
+        )
+    assert not _history_gated_before(db, next_run())

@@ -7,6 +7,11 @@ incident touched by any failure is blocked: its reports are not written.
 
 `summary.json` records the warehouse state the gate ran on; `cometrecon report` reuses
 that result while the warehouse is unchanged (a 10M-attempt gate takes ~45 s).
+
+A checkpoint named `<name>.rebuilt` checks the same suite as `<name>` on the rows the
+last incremental build rebuilt (a query asset over the build's change list). The nightly
+runs those in place of the whole-table ones when every other row passed an earlier gate
+(`rebuilt_only`); every other caller runs the whole-table checkpoints only.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 
 from cometrecon.paths import project_dir, project_files_digest
 
+REBUILT = ".rebuilt"
 MAX_SAMPLES = 5
 MAX_SAMPLE_FIELDS = 8
 
@@ -71,6 +77,8 @@ class GateResult:
     per_concern: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     reused: bool = False
     """Read back from `summary.json` of an earlier run on the same warehouse state."""
+    rebuilt_only: bool = False
+    """The history-scale tables were checked on the rows the last build rebuilt."""
 
     @property
     def passed(self) -> bool:
@@ -86,6 +94,7 @@ class GateResult:
             "expectations": self.expectations,
             "seconds": round(self.seconds, 3),
             "data_docs": str(self.data_docs_index),
+            "scope": "rebuilt_rows" if self.rebuilt_only else "whole_warehouse",
             "per_concern": {
                 concern: {"suites": s, "expectations": e, "failed": f}
                 for concern, (s, e, f) in sorted(self.per_concern.items())
@@ -118,6 +127,7 @@ class GateResult:
             f"validation: reused the gate's result on this unchanged warehouse ({counts})"
             if self.reused
             else f"validation: {counts}"
+            + (" (history-scale tables: the rows this build rebuilt)" if self.rebuilt_only else "")
         ]
         for concern, (suites, expectations, failed) in sorted(self.per_concern.items()):
             state = "all passed" if not failed else f"{failed} FAILED"
@@ -225,14 +235,32 @@ def reusable_gate(db_path: Path, out_dir: Path) -> GateResult | None:
     return GateResult.reused_from(summary)
 
 
-def run_gate(db_path: Path, out_dir: Path, only: Iterable[str] | None = None) -> GateResult:
+def selected_checkpoints(names: Iterable[str], rebuilt_only: bool) -> list[str]:
+    """The checkpoints a gate runs: the whole-table ones; with `rebuilt_only`, a table's
+    `.rebuilt` checkpoint in place of its whole-table one where it has one."""
+    every = set(names)
+    return sorted(
+        name
+        for name in every
+        if (name.endswith(REBUILT) and rebuilt_only)
+        or (not name.endswith(REBUILT) and not (rebuilt_only and name + REBUILT in every))
+    )
+
+
+def run_gate(
+    db_path: Path,
+    out_dir: Path,
+    only: Iterable[str] | None = None,
+    rebuilt_only: bool = False,
+) -> GateResult:
     """Run every checkpoint (or those named in `only`) on the warehouse, read-only.
 
     Writes validation results, the Data Docs site and `summary.json` under `out_dir`; a
-    complete run's summary names the warehouse state it ran on, for `reusable_gate`.
+    complete whole-warehouse run's summary names the warehouse state it ran on, for
+    `reusable_gate`. `rebuilt_only`: see the module's docstring.
     """
     started = time.perf_counter()
-    state = warehouse_state(db_path) if only is None else None
+    state = warehouse_state(db_path) if only is None and not rebuilt_only else None
     os.environ.update(_environment(db_path, out_dir))
     # GX warns that per-asset schema names are deprecated, and SQLAlchemy that it cannot
     # reflect DuckDB list columns; neither affects the expectations run here
@@ -249,10 +277,11 @@ def run_gate(db_path: Path, out_dir: Path, only: Iterable[str] | None = None) ->
     per_concern: dict[str, tuple[int, int, int]] = {}
     suites = expectations = 0
     try:
-        for checkpoint in sorted(context.checkpoints.all(), key=lambda c: c.name):
-            if wanted is not None and checkpoint.name not in wanted:
+        checkpoints = {checkpoint.name: checkpoint for checkpoint in context.checkpoints.all()}
+        for name in selected_checkpoints(checkpoints, rebuilt_only):
+            if wanted is not None and name not in wanted:
                 continue
-            outcome = checkpoint.run()
+            outcome = checkpoints[name].run()
             for suite_result in outcome.run_results.values():
                 suite_name = str(suite_result.suite_name)
                 meta: dict[str, Any] = dict(context.suites.get(suite_name).meta or {})
@@ -280,6 +309,7 @@ def run_gate(db_path: Path, out_dir: Path, only: Iterable[str] | None = None) ->
         data_docs_index=index,
         failures=failures,
         per_concern=per_concern,
+        rebuilt_only=rebuilt_only,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.json").write_text(
