@@ -216,16 +216,17 @@ def test_the_next_night_gates_the_history_only_where_its_build_rebuilt_it(
     (whole,) = negative_quantity_failures(db, tmp_path / "v3", rebuilt_only=False)
     assert (whole.unexpected_count, whole.element_count) == (1, all_rows)
     assert outside in whole.line()
+    # and when the next night may scope its gate: only after a passed nightly gate of
+    # the same project with no build since
+    assert_the_gate_reads_every_row_unless_the_last_night_gated_the_last_build(db, folder)
 
 
-def test_the_gate_reads_every_row_unless_the_last_night_gated_the_last_build(
-    landing: Path, tmp_path: Path
+def assert_the_gate_reads_every_row_unless_the_last_night_gated_the_last_build(
+    db: Path, folder: Path
 ) -> None:
     from cometrecon.nightly import NightlyRun, _history_gated_before
 
-    folder, db, config = quiet_setup(landing, tmp_path)
-    assert nightly(folder, db, config=config).returncode == 0
-    (last,) = run_log(db)
+    last = run_log(db)[-1]
 
     def next_run(project: str = last["project_hash"]) -> NightlyRun:
         return NightlyRun(
