@@ -22,15 +22,6 @@ all_joined as (
 
 ),
 
-window_bounds as (
-
-    select
-        min(window_start) as earliest_start,
-        max(window_end) as latest_end
-    from incidents
-
-),
-
 -- the attempts of requests first sent inside the incidents' overall span; the bounds are
 -- single values, so the scans skip the row groups of the rest of the history
 app_attempts as (

@@ -22,15 +22,6 @@ charges as (
 
 ),
 
-window_bounds as (
-
-    select
-        min(window_start) as earliest_start,
-        max(window_end) as latest_end
-    from incidents
-
-),
-
 -- only the attempts sent or billed inside the incidents' span can be attributed, and only
 -- their charges count (a charge carries its attempt's times); the bounds are single
 -- values, so the scans skip the row groups of the rest of the history

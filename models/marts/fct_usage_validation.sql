@@ -69,17 +69,6 @@ gateway_logs as (
 
 ),
 
--- the incidents' overall span as single values: a filter on them lets the scans of the
--- attempt-level history skip its row groups (a nightly reads the day, not the history)
-window_bounds as (
-
-    select
-        min(window_start) as earliest_start,
-        max(window_end) as latest_end
-    from incidents
-
-),
-
 ---------- requests: successful, failed, retried
 
 requests as (
