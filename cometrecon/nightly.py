@@ -337,7 +337,7 @@ def run_nightly(
                 return EXIT_FAILED
             run.build = "built"
         gate = run_gate(db_path, reports_dir / "_validation", rebuilt_only=rebuilt_only)
-        run.gate_scope = "rebuilt_rows" if rebuilt_only else "whole_warehouse"
+        run.gate_scope = "rebuilt_rows" if gate.rebuilt_only else "whole_warehouse"
         run.gate_failures = len(gate.failures)
         for line in gate.summary_lines():
             print(line)

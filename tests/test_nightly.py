@@ -213,9 +213,22 @@ def test_the_next_night_gates_the_history_only_where_its_build_rebuilt_it(
         con.execute("update marts.fct_attempt_charges set quantity = 0 where quantity < 0")
     outside = plant_negative_quantity(db, inside_rebuilt=False)
     assert negative_quantity_failures(db, tmp_path / "v2", rebuilt_only=True) == []
-    (whole,) = negative_quantity_failures(db, tmp_path / "v3", rebuilt_only=False)
+    with duckdb.connect(str(db), read_only=True) as con:  # the rows' copy is dropped
+        assert con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'gate_scope'"
+        ).fetchall() == [(0,)]
+    # a build that recomputed everything rebuilt every row: the gate reads them all
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "insert into intermediate.int_attempt_changes_detected (change_kind) "
+            "values ('recompute_all')"
+        )
+    (whole,) = negative_quantity_failures(db, tmp_path / "v3", rebuilt_only=True)
     assert (whole.unexpected_count, whole.element_count) == (1, all_rows)
     assert outside in whole.line()
+    assert json.loads((tmp_path / "v3" / "summary.json").read_text())["scope"] == (
+        "whole_warehouse"
+    )
     # and when the next night may scope its gate: only after a passed nightly gate of
     # the same project with no build since
     assert_the_gate_reads_every_row_unless_the_last_night_gated_the_last_build(db, folder)
