@@ -8,3 +8,19 @@
         and {{ instant }} < (select max(spanned.window_end) from {{ incidents }} as spanned)
     )
 {%- endmacro %}
+
+
+{#- The rows of `relation` sent or billed inside the incidents' span, as two branches that
+    each bound one column by single values: an `or` across the two columns would make
+    the scan read the whole history. -#}
+{% macro sent_or_billed_in_incident_span(relation) -%}
+    select *
+    from {{ relation }}
+    where {{ within_incident_span('sent_at') }}
+    union all
+    select *
+    from {{ relation }}
+    where
+        {{ within_incident_span('billed_at') }}
+        and not coalesce({{ within_incident_span('sent_at') }}, false)
+{%- endmacro %}

@@ -10,28 +10,30 @@ incidents as (
 
 ),
 
-all_attempts as (
+all_attempts as {{ inlined_cte() }} (
 
     select * from {{ ref('int_attempts_joined') }}
 
 ),
 
-charges as (
+all_charges as {{ inlined_cte() }} (
 
     select * from {{ ref('fct_attempt_charges') }}
 
 ),
 
 -- only the attempts sent or billed inside the incidents' span can be attributed, and only
--- their charges count (a charge carries its attempt's times); the bounds are single
--- values, so the scans skip the row groups of the rest of the history
+-- their charges count (a charge carries its attempt's times); the scans skip the row
+-- groups of the rest of the history
 attempts as (
 
-    select *
-    from all_attempts
-    where
-        {{ within_incident_span('sent_at') }}
-        or {{ within_incident_span('billed_at') }}
+    {{ sent_or_billed_in_incident_span('all_attempts') }}
+
+),
+
+charges as (
+
+    {{ sent_or_billed_in_incident_span('all_charges') }}
 
 ),
 
@@ -44,9 +46,6 @@ attempt_costs as (
         count(*) filter (where amount_usd is null) as unpriced_dimensions,
         count(*) filter (where amount_confidence <> 'verified') as unverified_dimensions
     from charges
-    where
-        {{ within_incident_span('sent_at') }}
-        or {{ within_incident_span('billed_at') }}
     group by attempt_key
 
 ),

@@ -29,7 +29,7 @@ joined as (
 
 ),
 
-gateway as (
+all_gateway as (
 
     select * from {{ ref('int_gateway_requests_deduplicated') }}
 
@@ -53,6 +53,33 @@ endpoints as (
 items as (
 
     select * from {{ ref('contract_items') }}
+
+),
+
+-- the gateway's records billed inside the incidents' span (the scan skips the rest of the
+-- history)
+gateway as (
+
+    select *
+    from all_gateway
+    where {{ within_incident_span('billed_at') }}
+
+),
+
+-- the attempts share a handful of shapes (request header names, request field names,
+-- response usage structure): each shape is counted, then unnested once, not per attempt
+attempt_shapes as (
+
+    select
+        incident_id,
+        api_format,
+        request_header_names,
+        request_field_names,
+        has_usage,
+        usage_structure_json,
+        count(*) as attempts
+    from app_attempts
+    group by all
 
 ),
 
@@ -143,12 +170,12 @@ documented_auth as (
 observed_auth as (
 
     select
-        app_attempts.incident_id,
-        app_attempts.api_format,
+        attempt_shapes.incident_id,
+        attempt_shapes.api_format,
         header.header_name,
-        count(*) as attempts
-    from app_attempts
-    cross join {{ lateral_unnest('app_attempts.request_header_names', 'header', 'header_name') }}
+        sum(attempt_shapes.attempts) as attempts
+    from attempt_shapes
+    cross join {{ lateral_unnest('attempt_shapes.request_header_names', 'header', 'header_name') }}
     inner join auth_header_names on header.header_name = auth_header_names.header_name
     group by all
 
@@ -226,12 +253,12 @@ credential_rows as (
 observed_fields as (
 
     select
-        app_attempts.incident_id,
-        app_attempts.api_format,
+        attempt_shapes.incident_id,
+        attempt_shapes.api_format,
         field.field_name,
-        count(*) as attempts
-    from app_attempts
-    cross join {{ lateral_unnest('app_attempts.request_field_names', 'field', 'field_name') }}
+        sum(attempt_shapes.attempts) as attempts
+    from attempt_shapes
+    cross join {{ lateral_unnest('attempt_shapes.request_field_names', 'field', 'field_name') }}
     group by all
 
 ),
@@ -261,13 +288,14 @@ field_rows as (
 usage_roots as (
 
     select
-        app_attempts.incident_id,
-        app_attempts.api_format,
-        app_attempts.usage_structure_json,
-        case when app_attempts.api_format = 'gemini' then 'usageMetadata' else 'usage' end
-            as root
-    from app_attempts
-    where app_attempts.has_usage
+        incident_id,
+        api_format,
+        usage_structure_json,
+        case when api_format = 'gemini' then 'usageMetadata' else 'usage' end as root,
+        sum(attempts) as attempts
+    from attempt_shapes
+    where has_usage
+    group by all
 
 ),
 
@@ -278,6 +306,7 @@ usage_top as (
         usage_roots.api_format,
         usage_roots.root,
         usage_roots.usage_structure_json,
+        usage_roots.attempts,
         top_key.key_1
     from usage_roots
     cross join {{ lateral_unnest(
@@ -292,6 +321,7 @@ usage_paths as (
         incident_id,
         api_format,
         root || '.' || key_1 as field_path,
+        attempts,
         {{ json_member_is_object('usage_structure_json', 'key_1') }} as is_object,
         {{ json_member('usage_structure_json', 'key_1') }} as nested
     from usage_top
@@ -303,7 +333,8 @@ nested_paths as (
     select
         usage_paths.incident_id,
         usage_paths.api_format,
-        usage_paths.field_path || '.' || nested_key.key_2 as field_path
+        usage_paths.field_path || '.' || nested_key.key_2 as field_path,
+        usage_paths.attempts
     from usage_paths
     cross join {{ lateral_unnest(json_object_keys('usage_paths.nested'), 'nested_key', 'key_2') }}
     where usage_paths.is_object
@@ -316,7 +347,7 @@ observed_usage as (
         incident_id,
         api_format,
         field_path,
-        count(*) as attempts
+        sum(attempts) as attempts
     from usage_paths
     where not is_object
     group by all
@@ -325,7 +356,7 @@ observed_usage as (
         incident_id,
         api_format,
         field_path,
-        count(*) as attempts
+        sum(attempts) as attempts
     from nested_paths
     group by all
 

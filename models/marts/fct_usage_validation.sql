@@ -21,7 +21,9 @@ attributed as (
 
 ),
 
-joined as (
+-- read by two CTEs, each bounding it to the incidents' span: inlined so that each scan
+-- skips the rest of the history (a materialized copy would hold all of it)
+joined as {{ inlined_cte() }} (
 
     select * from {{ ref('int_attempts_joined') }}
 
@@ -212,13 +214,17 @@ scheduled_changes as (
 ),
 
 -- the incidents' request ids that the gateway logged in any record type (consume,
--- error, ...), whenever it logged them
+-- error, ...), whenever it logged them after they were sent: from a day before the
+-- earliest window (room for any clock skew between the two logs) on, so the scan skips
+-- the older history
 gateway_logged as (
 
     select distinct gateway_logs.cometapi_request_id
     from gateway_logs
     where
-        gateway_logs.cometapi_request_id in (
+        gateway_logs.billed_at
+        >= (select min(incidents.window_start) from incidents) - interval 1 day
+        and gateway_logs.cometapi_request_id in (
             select app_attempts.cometapi_request_id from app_attempts
         )
 
