@@ -23,7 +23,7 @@ attributed as (
 
 ),
 
-joined as (
+all_joined as {{ inlined_cte() }} (
 
     select * from {{ ref('int_attempts_joined') }}
 
@@ -53,6 +53,13 @@ endpoints as (
 items as (
 
     select * from {{ ref('contract_items') }}
+
+),
+
+-- the attempts sent or billed inside the incidents' span, the only ones attributed to them
+joined as (
+
+    {{ sent_or_billed_in_incident_span('all_joined') }}
 
 ),
 
