@@ -23,13 +23,13 @@ catalog_rates as (
 
 ),
 
-charges as (
+all_charges as {{ inlined_cte() }} (
 
     select * from {{ ref('fct_attempt_charges') }}
 
 ),
 
-gateway as (
+all_gateway as (
 
     select * from {{ ref('int_gateway_requests_deduplicated') }}
 
@@ -44,6 +44,23 @@ attempts_in_incidents as (
 charge_lines as (
 
     select * from {{ ref('int_incident_charge_lines_windowed') }}
+
+),
+
+-- the charges of the attributed attempts (sent or billed in the incidents' span; a charge
+-- carries its attempt's times) and the gateway records billed in it: the scans skip the
+-- rest of the history
+charges as (
+
+    {{ sent_or_billed_in_incident_span('all_charges') }}
+
+),
+
+gateway as (
+
+    select *
+    from all_gateway
+    where {{ within_incident_span('billed_at') }}
 
 ),
 
