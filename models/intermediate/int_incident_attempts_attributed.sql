@@ -61,6 +61,7 @@ attributed as (
         attempts.capture_status,
         attempts.is_ledgered_attempt,
         attempts.has_gateway_ratios,
+        attempts.is_successful_attempt,
         attempts.sent_at,
         attempts.billed_at,
         incidents.window_start,

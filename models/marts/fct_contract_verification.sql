@@ -23,12 +23,6 @@ attributed as (
 
 ),
 
-all_joined as {{ inlined_cte() }} (
-
-    select * from {{ ref('int_attempts_joined') }}
-
-),
-
 all_gateway as (
 
     select * from {{ ref('int_gateway_requests_deduplicated') }}
@@ -53,13 +47,6 @@ endpoints as (
 items as (
 
     select * from {{ ref('contract_items') }}
-
-),
-
--- the attempts sent or billed inside the incidents' span, the only ones attributed to them
-joined as (
-
-    {{ sent_or_billed_in_incident_span('all_joined') }}
 
 ),
 
@@ -518,8 +505,7 @@ failed_billed as (
         attributed.incident_id,
         count(*) as attempts
     from attributed
-    inner join joined on attributed.attempt_key = joined.attempt_key
-    where attributed.is_billed_in_window and not coalesce(joined.is_successful_attempt, false)
+    where attributed.is_billed_in_window and not attributed.is_successful_attempt
     group by attributed.incident_id
 
 ),
