@@ -33,9 +33,10 @@ from cometrecon.paths import project_dir, project_files_digest
 REBUILT = ".rebuilt"
 REBUILT_ROWS_SCHEMA = "gate_scope"
 # the scratch table each `.rebuilt` asset reads: the rows of the requests the last build
-# rebuilt (its change list, kind joined_request). Copied once because every expectation
-# of a suite is a query of its own: against a query asset each one scanned the key of
-# the whole history again.
+# rebuilt (its change list, kind joined_request), within the time span the change list
+# gives them (literal bounds, so the scan skips the row groups of other days). Copied
+# once because every expectation of a suite is a query of its own: against a query
+# asset each one scanned the key of the whole history again.
 REBUILT_ROWS = {
     "fct_attempt_charges_rebuilt": """
         select charges.*
@@ -44,6 +45,7 @@ REBUILT_ROWS = {
             on
                 charges.logical_request_id = changes.change_key
                 and changes.change_kind = 'joined_request'
+        where charges.change_anchor_at between {earliest} and {latest}
     """,
 }
 MAX_SAMPLES = 5
@@ -278,9 +280,18 @@ def _copy_rebuilt_rows(db_path: Path) -> bool:
             return False
         if recomputed_all:
             return False
+        span = con.execute(
+            "select min(earliest_at)::varchar, max(latest_at)::varchar "
+            "from intermediate.int_attempt_changes_detected "
+            "where change_kind = 'joined_request'"
+        ).fetchone()
+        earliest, latest = (
+            (f"timestamptz '{bound}'" if bound else "null::timestamptz") for bound in span or ()
+        )
         con.execute(f"create schema if not exists {REBUILT_ROWS_SCHEMA}")
         for table, rows in REBUILT_ROWS.items():
-            con.execute(f"create or replace table {REBUILT_ROWS_SCHEMA}.{table} as {rows}")
+            bounded = rows.format(earliest=earliest, latest=latest)
+            con.execute(f"create or replace table {REBUILT_ROWS_SCHEMA}.{table} as {bounded}")
     return True
 
 

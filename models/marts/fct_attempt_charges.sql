@@ -11,7 +11,7 @@
         on_schema_change='fail',
         tags=['incremental_attempts'],
         pre_hook="{{ delete_changed_attempts() }}",
-        meta={'test_scope': {'key': 'logical_request_id', 'time': none, 'kind': 'joined_request'}},
+        meta={'test_scope': {'key': 'logical_request_id', 'time': 'change_anchor_at', 'kind': 'joined_request'}},
     )
 }}
 
@@ -137,6 +137,7 @@ wide as (
         attempts.billed_at,
         attempts.capture_status,
         attempts.is_ledgered_attempt,
+        attempts.change_anchor_at,
         case when per_request_labels.service_label is not null then 1 else 0 end
             as request_quantity
     from usage_by_source
@@ -251,7 +252,8 @@ final as (
                 and quantity_confidence in ('verified_from_response', 'verified_from_server_log')
                 then 'verified'
             else 'inferred'
-        end as amount_confidence
+        end as amount_confidence,
+        change_anchor_at
     from priced
 
 )
