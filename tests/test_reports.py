@@ -210,3 +210,37 @@ def test_report_renders_in_headless_chromium(demo: dict[str, Any], tmp_path: Pat
     assert drawn("#c0392b") and drawn("#27ae60"), "waterfall did not draw"
     assert drawn("#2980b9"), "hourly chart did not draw"
     assert drawn("#8e44ad") and drawn("#7f8c8d"), "paths chart did not draw"
+
+
+def test_the_hourly_amounts_are_every_hour_of_the_buffered_window(demo: dict[str, Any]) -> None:
+    from cometrecon.reports.evidence import load_evidence
+
+    evidence = load_evidence(Path(demo["db"]), INCIDENT)
+    with duckdb.connect(str(demo["db"]), read_only=True) as con:
+        con.execute("set TimeZone = 'UTC'")
+        per_hour = {
+            relation: dict(
+                con.execute(
+                    f"select date_trunc('hour', billed_at), sum({amount}) from {relation} "
+                    "group by 1"
+                ).fetchall()
+            )
+            for relation, amount in (
+                ("marts.fct_attempt_charges", "amount_usd"),
+                ("intermediate.int_gateway_requests_deduplicated", "quota_usd"),
+            )
+        }
+        start, end = con.execute(
+            "select date_trunc('hour', buffered_start), buffered_end "
+            "from marts.dim_incident_windows where incident_id = ?",
+            [INCIDENT],
+        ).fetchall()[0]
+    hours = [hour.hour_start for hour in evidence.hourly]
+    assert hours[0] == start and hours[-1] < end <= hours[-1] + (hours[1] - hours[0])
+    assert len(hours) == len(set(hours)) > 2
+    recomputed = per_hour["marts.fct_attempt_charges"]
+    gateway = per_hour["intermediate.int_gateway_requests_deduplicated"]
+    # from the whole tables, hour by hour: the first and last hours hold charges too
+    assert recomputed.get(hours[0]) and recomputed.get(hours[-1])
+    assert [h.recomputed_usd for h in evidence.hourly] == [recomputed.get(h, 0) for h in hours]
+    assert [h.gateway_usd for h in evidence.hourly] == [gateway.get(h, 0) for h in hours]

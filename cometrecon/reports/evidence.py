@@ -84,7 +84,9 @@ class IncidentEvidence:
         return self.paths["billed"] - self.paths["forecast"]
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+def _rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | dict[str, Any]
+) -> list[dict[str, Any]]:
     cursor = con.execute(sql, params)
     names = [d[0] for d in cursor.description or []]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -144,6 +146,9 @@ def load_evidence(db_path: Path, incident_id: str) -> IncidentEvidence:
                     count(*) as attempts,
                     bool_or(is_final_success) as succeeded
                 from intermediate.int_app_attempts_deduplicated
+                -- every row of a request carries its first send: whole requests, and the
+                -- scan reads the window's days rather than the whole history
+                where request_first_sent_at >= $window_start and request_first_sent_at < $window_end
                 group by logical_request_id
             )
             select
@@ -153,9 +158,9 @@ def load_evidence(db_path: Path, incident_id: str) -> IncidentEvidence:
                 count(*) filter (where attempts > 1) as retried_request_count,
                 coalesce(sum(attempts), 0) as attempt_count
             from requests
-            where first_sent_at >= ? and first_sent_at < ?
+            where first_sent_at >= $window_start and first_sent_at < $window_end
             """,
-            window,
+            {"window_start": window[0], "window_end": window[1]},
         )[0]
         units = _rows(
             con,
@@ -270,17 +275,25 @@ def load_evidence(db_path: Path, incident_id: str) -> IncidentEvidence:
                 con,
                 """
                 with hours as (
-                    select unnest(generate_series(date_trunc('hour', ?::timestamptz),
-                                                  ?::timestamptz - interval 1 second,
+                    select unnest(generate_series(date_trunc('hour', $start::timestamptz),
+                                                  $end::timestamptz - interval 1 second,
                                                   interval 1 hour)) as hour_start
                 ),
+                -- the hours' span as bounds on the scans (they read those days, not the
+                -- history); hours past the last are dropped by the join below
                 recomputed as (
                     select date_trunc('hour', billed_at) as hour_start, sum(amount_usd) as usd
-                    from marts.fct_attempt_charges group by 1
+                    from marts.fct_attempt_charges
+                    where billed_at >= date_trunc('hour', $start::timestamptz)
+                        and billed_at < $end::timestamptz + interval 1 hour
+                    group by 1
                 ),
                 gateway as (
                     select date_trunc('hour', billed_at) as hour_start, sum(quota_usd) as usd
-                    from intermediate.int_gateway_requests_deduplicated group by 1
+                    from intermediate.int_gateway_requests_deduplicated
+                    where billed_at >= date_trunc('hour', $start::timestamptz)
+                        and billed_at < $end::timestamptz + interval 1 hour
+                    group by 1
                 ),
                 billed as (
                     select date_trunc('hour', charge_period_start) as hour_start, sum(billed_cost) as usd
@@ -303,7 +316,7 @@ def load_evidence(db_path: Path, incident_id: str) -> IncidentEvidence:
                 left join billed using (hour_start)
                 order by hours.hour_start
                 """,
-                [incident["buffered_start"], incident["buffered_end"]],
+                {"start": incident["buffered_start"], "end": incident["buffered_end"]},
             )
         ]
         alignment = con.execute(
