@@ -142,26 +142,13 @@ changed_files as (
 
 ),
 
--- the loads holding a row of a changed file (each landed version of it): the landings are
--- appended load by load, so a filter on these loads skips the row groups of every other
--- load (the path alone does not: every row group holds some of the same few prefixes)
-changed_file_loads as (
-
-    select distinct files.load_id
-    from files
-    where files.source_path in (select changed_files.source_path from changed_files)
-
-),
-
 changed_app as (
 
     select distinct
         app_landings.logical_request_id,
         app_landings.cometapi_request_id
     from app_landings
-    where
-        app_landings.load_id in (select changed_file_loads.load_id from changed_file_loads)
-        and app_landings.source_path in (select changed_files.source_path from changed_files)
+    where app_landings.source_path in (select changed_files.source_path from changed_files)
 
 ),
 
@@ -171,11 +158,7 @@ changed_gateway as (
         gateway_landings.request_key,
         gateway_landings.cometapi_request_id
     from gateway_landings
-    where
-        gateway_landings.load_id in (select changed_file_loads.load_id from changed_file_loads)
-        and gateway_landings.source_path in (
-            select changed_files.source_path from changed_files
-        )
+    where gateway_landings.source_path in (select changed_files.source_path from changed_files)
 
 ),
 
