@@ -284,9 +284,10 @@ def _copy_rebuilt_rows(db_path: Path) -> bool:
             "select min(earliest_at)::varchar, max(latest_at)::varchar "
             "from intermediate.int_attempt_changes_detected "
             "where change_kind = 'joined_request'"
-        ).fetchone()
+        ).fetchone() or (None, None)
+        # no rebuilt request: null bounds, so the copy is empty
         earliest, latest = (
-            (f"timestamptz '{bound}'" if bound else "null::timestamptz") for bound in span or ()
+            f"timestamptz '{bound}'" if bound else "null::timestamptz" for bound in span
         )
         con.execute(f"create schema if not exists {REBUILT_ROWS_SCHEMA}")
         for table, rows in REBUILT_ROWS.items():
