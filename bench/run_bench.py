@@ -169,20 +169,18 @@ def bench_size(size: int, work: Path, env: dict[str, str]) -> dict[str, Stage]:
     return stages
 
 
-def landed_captures(landing: Path, night_folder: Path, before: date) -> list[Path]:
+def copy_captures_taken_before(landing: Path, night_folder: Path, before: date) -> None:
     """Copy the catalog captures of `landing` taken before `before` (their sidecar's
     `captured_at`), each with its catalog file, into `night_folder`'s pricing folder."""
     pricing = night_folder / "pricing"
     pricing.mkdir(parents=True, exist_ok=True)
     start = datetime(before.year, before.month, before.day, tzinfo=UTC)
-    copied: list[Path] = []
     for sidecar in sorted((landing / "pricing").glob("*.capture.json")):
         captured_at = datetime.fromisoformat(json.loads(sidecar.read_text())["captured_at"])
         if captured_at < start:
             catalog = sidecar.with_name(sidecar.name.removesuffix(".capture.json") + ".json")
             for path in (catalog, sidecar):
-                copied.append(Path(shutil.copy2(path, pricing / path.name)))
-    return copied
+                shutil.copy2(path, pricing / path.name)
 
 
 def bench_incremental(
@@ -254,7 +252,7 @@ def bench_incremental(
     # carries (a demo day holds the capture of the morning before its traffic): a capture
     # lands the night it is taken, so the timed night reprices only its own day
     night_before_folder = folder / "night_before"
-    landed_captures(folder / "new" / "landing", night_before_folder, before=new_day)
+    copy_captures_taken_before(folder / "new" / "landing", night_before_folder, before=new_day)
     night_before = subprocess.run(
         [
             str(BIN / "cometrecon"),

@@ -142,13 +142,12 @@ def load_evidence(db_path: Path, incident_id: str) -> IncidentEvidence:
             with requests as (
                 select
                     logical_request_id,
-                    min(sent_at) as first_sent_at,
                     count(*) as attempts,
                     bool_or(is_final_success) as succeeded
                 from intermediate.int_app_attempts_deduplicated
-                -- every row of a request carries its first send: whole requests, and the
-                -- scan reads the window's days rather than the whole history
-                where request_first_sent_at >= $window_start and request_first_sent_at < $window_end
+                -- the requests first sent in the window (every row of a request carries
+                -- its first send): the scan reads the window's days, not the history
+                where request_first_sent_at >= ? and request_first_sent_at < ?
                 group by logical_request_id
             )
             select
@@ -158,9 +157,8 @@ def load_evidence(db_path: Path, incident_id: str) -> IncidentEvidence:
                 count(*) filter (where attempts > 1) as retried_request_count,
                 coalesce(sum(attempts), 0) as attempt_count
             from requests
-            where first_sent_at >= $window_start and first_sent_at < $window_end
             """,
-            {"window_start": window[0], "window_end": window[1]},
+            window,
         )[0]
         units = _rows(
             con,

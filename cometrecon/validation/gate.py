@@ -272,19 +272,16 @@ def _copy_rebuilt_rows(db_path: Path) -> bool:
     last build recomputed everything, whose rebuilt rows are every row."""
     with duckdb.connect(str(db_path)) as con:
         try:
-            (recomputed_all,) = con.execute(
-                "select count(*) > 0 from intermediate.int_attempt_changes_detected "
-                "where change_kind = 'recompute_all'"
+            recomputed_all, *span = con.execute(
+                "select count(*) filter (where change_kind = 'recompute_all') > 0, "
+                "min(earliest_at) filter (where change_kind = 'joined_request')::varchar, "
+                "max(latest_at) filter (where change_kind = 'joined_request')::varchar "
+                "from intermediate.int_attempt_changes_detected"
             ).fetchone() or (True,)
         except duckdb.CatalogException:  # never built: nothing was rebuilt incrementally
             return False
         if recomputed_all:
             return False
-        span = con.execute(
-            "select min(earliest_at)::varchar, max(latest_at)::varchar "
-            "from intermediate.int_attempt_changes_detected "
-            "where change_kind = 'joined_request'"
-        ).fetchone() or (None, None)
         # no rebuilt request: null bounds, so the copy is empty
         earliest, latest = (
             f"timestamptz '{bound}'" if bound else "null::timestamptz" for bound in span
