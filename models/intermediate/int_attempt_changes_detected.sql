@@ -201,6 +201,13 @@ joined_app_requests as (
         app_landings.cometapi_request_id in (
             select changed_gateway.cometapi_request_id from changed_gateway
         )
+        -- the same ids' range, which skips the history's other days (CometAPI ids begin
+        -- with the time): the lookup above alone reads the whole column
+        and app_landings.cometapi_request_id between (
+            select min(changed_gateway.cometapi_request_id) from changed_gateway
+        ) and (
+            select max(changed_gateway.cometapi_request_id) from changed_gateway
+        )
     union
     -- sent at or after a changed rate: priced again (sent_at <= landed time, so this
     -- finds every attempt the change can reach)

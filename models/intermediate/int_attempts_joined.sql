@@ -114,7 +114,9 @@ classified as (
     from joined
     {% if is_incremental_build() -%}
         -- only the requests being rebuilt; a gateway row whose app attempt is not being
-        -- rebuilt stays joined to it, never a gateway-only request of its own
+        -- rebuilt stays joined to it, never a gateway-only request of its own. The app
+        -- attempts are looked up by the rebuilt gateway rows' ids and their range, so
+        -- the scan skips the history's other days (CometAPI ids begin with the time).
         where
             {{ changed_attempts_filter('logical_request_id', none, 'joined_request') }}
             and (
@@ -123,7 +125,15 @@ classified as (
                 or cometapi_request_id not in (
                     select all_app.cometapi_request_id
                     from {{ ref('int_app_attempts_deduplicated') }} as all_app
-                    where all_app.cometapi_request_id is not null
+                    where
+                        all_app.cometapi_request_id in (
+                            select gateway.cometapi_request_id from gateway
+                        )
+                        and all_app.cometapi_request_id between (
+                            select min(gateway.cometapi_request_id) from gateway
+                        ) and (
+                            select max(gateway.cometapi_request_id) from gateway
+                        )
                 )
             )
     {%- endif %}
