@@ -56,6 +56,17 @@
 {%- endmacro %}
 
 
+{#- CometAPI request ids begin with the time: their range skips other days' row groups -#}
+{% macro in_request_ids_and_their_range(column, ids_cte, id_column) -%}
+    {{ column }} in (select {{ ids_cte }}.{{ id_column }} from {{ ids_cte }})
+    and {{ column }} between (
+        select min({{ ids_cte }}.{{ id_column }}) from {{ ids_cte }}
+    ) and (
+        select max({{ ids_cte }}.{{ id_column }}) from {{ ids_cte }}
+    )
+{%- endmacro %}
+
+
 {#- The requests are those the model's `meta.test_scope` names (key, time, kind): the
     scope its tests read in the same build (macros/build_test_scope.sql). -#}
 {% macro delete_changed_attempts() -%}

@@ -5,9 +5,10 @@
 -- a first catalog snapshot or a per-request price changed; a later changed rate interval
 -- adds every request sent from where the change begins; `watermark` is the newest landed file this
 -- build takes in, recorded by on-run-end once every incremental model has succeeded.
--- The landings are read five times each, by keys that lie anywhere in the history: each
--- reader scans the table for its own columns and keys rather than a copy of every landed
--- row (30 days x 1M of history: this model 61-67 s materialized, 17-18 s inlined).
+-- The landings are read by keys that lie anywhere in the history. Each reader scans the
+-- table for its own columns and keys rather than a copy of every landed row (30 days x 1M
+-- of history: this model 61-67 s materialized, 17-18 s inlined); the lookups that can are
+-- bounded (a file's rows by path, request ids and rate changes by range).
 with
 
 files as (
@@ -132,6 +133,19 @@ recompute as (
 
 ),
 
+-- where a changed rate starts pricing differently, as one value (the far future when no
+-- rate changed or everything is recomputed), so the scans below skip the row groups before it
+rate_change_bound as (
+
+    select
+        coalesce(
+            case when not recompute.recompute_all then recompute.rates_change_from end,
+            {{ far_future() }}
+        ) as changes_from
+    from recompute
+
+),
+
 changed_files as (
 
     select files.source_path
@@ -162,33 +176,6 @@ changed_gateway as (
 
 ),
 
-app_requests as (
-
-    select
-        app_landings.logical_request_id as change_key,
-        min(app_landings.sent_at) as earliest_at,
-        max(app_landings.sent_at) as latest_at
-    from app_landings
-    where
-        app_landings.logical_request_id in (
-            select changed_app.logical_request_id from changed_app
-        )
-    group by app_landings.logical_request_id
-
-),
-
-gateway_requests as (
-
-    select
-        gateway_landings.request_key as change_key,
-        min(gateway_landings.billed_at) as earliest_at,
-        max(gateway_landings.billed_at) as latest_at
-    from gateway_landings
-    where gateway_landings.request_key in (select changed_gateway.request_key from changed_gateway)
-    group by gateway_landings.request_key
-
-),
-
 -- a changed gateway row moves the attempt it joins; a changed app row may join another
 -- gateway row, or leave one it joined before on its own (`gateway:` + its request id)
 joined_app_requests as (
@@ -198,25 +185,15 @@ joined_app_requests as (
     select app_landings.logical_request_id
     from app_landings
     where
-        app_landings.cometapi_request_id in (
-            select changed_gateway.cometapi_request_id from changed_gateway
-        )
-        -- the same ids' range, which skips the history's other days (CometAPI ids begin
-        -- with the time): the lookup above alone reads the whole column
-        and app_landings.cometapi_request_id between (
-            select min(changed_gateway.cometapi_request_id) from changed_gateway
-        ) and (
-            select max(changed_gateway.cometapi_request_id) from changed_gateway
-        )
+        {{ in_request_ids_and_their_range(
+            'app_landings.cometapi_request_id', 'changed_gateway', 'cometapi_request_id'
+        ) }}
     union
     -- sent at or after a changed rate: priced again (sent_at <= landed time, so this
     -- finds every attempt the change can reach)
     select app_landings.logical_request_id
     from app_landings
-    cross join recompute
-    where
-        not recompute.recompute_all
-        and app_landings.sent_at >= recompute.rates_change_from
+    where app_landings.sent_at >= (select rate_change_bound.changes_from from rate_change_bound)
 
 ),
 
@@ -229,10 +206,10 @@ joined_gateway_only_keys as (
     union
     select gateway_landings.request_key
     from gateway_landings
-    cross join recompute
     where
-        not recompute.recompute_all
-        and gateway_landings.billed_at >= recompute.rates_change_from
+        gateway_landings.billed_at >= (
+            select rate_change_bound.changes_from from rate_change_bound
+        )
 
 ),
 
@@ -261,6 +238,38 @@ joined_gateway_landings as (
 
 ),
 
+-- every landed row of a changed request lies in the joined rows above (its key is among
+-- theirs), so the spans are read from those, not from the whole history again
+app_requests as (
+
+    select
+        joined_app_landings.logical_request_id as change_key,
+        min(joined_app_landings.sent_at) as earliest_at,
+        max(joined_app_landings.sent_at) as latest_at
+    from joined_app_landings
+    where
+        joined_app_landings.logical_request_id in (
+            select changed_app.logical_request_id from changed_app
+        )
+    group by joined_app_landings.logical_request_id
+
+),
+
+gateway_requests as (
+
+    select
+        joined_gateway_landings.request_key as change_key,
+        min(joined_gateway_landings.billed_at) as earliest_at,
+        max(joined_gateway_landings.billed_at) as latest_at
+    from joined_gateway_landings
+    where
+        joined_gateway_landings.request_key in (
+            select changed_gateway.request_key from changed_gateway
+        )
+    group by joined_gateway_landings.request_key
+
+),
+
 joined_requests as (
 
     select
@@ -271,15 +280,15 @@ joined_requests as (
     group by joined_app_landings.logical_request_id
     union all
     select
-        'gateway:' || gateway_landings.request_key as change_key,
-        min(gateway_landings.billed_at) as earliest_at,
-        max(gateway_landings.billed_at) as latest_at
-    from gateway_landings
+        'gateway:' || joined_gateway_landings.request_key as change_key,
+        min(joined_gateway_landings.billed_at) as earliest_at,
+        max(joined_gateway_landings.billed_at) as latest_at
+    from joined_gateway_landings
     where
-        gateway_landings.request_key in (
+        joined_gateway_landings.request_key in (
             select joined_gateway_only_keys.request_key from joined_gateway_only_keys
         )
-    group by gateway_landings.request_key
+    group by joined_gateway_landings.request_key
 
 ),
 

@@ -114,9 +114,8 @@ classified as (
     from joined
     {% if is_incremental_build() -%}
         -- only the requests being rebuilt; a gateway row whose app attempt is not being
-        -- rebuilt stays joined to it, never a gateway-only request of its own. The app
-        -- attempts are looked up by the rebuilt gateway rows' ids and their range, so
-        -- the scan skips the history's other days (CometAPI ids begin with the time).
+        -- rebuilt stays joined to it, never a gateway-only request of its own (looked up
+        -- among the app attempts holding a rebuilt gateway row's id, not all of them)
         where
             {{ changed_attempts_filter('logical_request_id', none, 'joined_request') }}
             and (
@@ -126,14 +125,9 @@ classified as (
                     select all_app.cometapi_request_id
                     from {{ ref('int_app_attempts_deduplicated') }} as all_app
                     where
-                        all_app.cometapi_request_id in (
-                            select gateway.cometapi_request_id from gateway
-                        )
-                        and all_app.cometapi_request_id between (
-                            select min(gateway.cometapi_request_id) from gateway
-                        ) and (
-                            select max(gateway.cometapi_request_id) from gateway
-                        )
+                        {{ in_request_ids_and_their_range(
+                            'all_app.cometapi_request_id', 'gateway', 'cometapi_request_id'
+                        ) }}
                 )
             )
     {%- endif %}
