@@ -12,18 +12,19 @@
 }}
 
 -- depends_on: {{ ref('int_attempt_changes_detected') }}
-{%- set changed = changed_attempts_filter('logical_request_id', 'sent_at', 'app_request') %}
 with
 
+-- the wide rows of the change list's time span: the inner join to `request_chains`
+-- (built from the narrow copies below) keeps the changed requests' rows
 attempts as (
 
     select * from {{ ref('stg_app__request_attempts') }}
-    where {{ changed }}
+    where {{ changed_attempts_span_filter('sent_at', 'app_request') }}
 
 ),
 
--- the same rows again, keys and times only: a second reference to `attempts` would make
--- the engine materialise the wide rows once more
+-- the changed requests' rows, keys and times only: a second reference to `attempts`
+-- would make the engine materialise the wide rows once more
 attempt_copies as (
 
     select
@@ -36,7 +37,7 @@ attempt_copies as (
         source_path,
         source_row_number
     from {{ ref('stg_app__request_attempts') }}
-    where {{ changed }}
+    where {{ changed_attempts_filter('logical_request_id', 'sent_at', 'app_request') }}
 
 ),
 
