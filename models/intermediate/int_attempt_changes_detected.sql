@@ -238,68 +238,58 @@ joined_gateway_landings as (
 
 ),
 
--- every landed row of a changed request lies in the joined rows above (its key is among
--- theirs), so the spans are read from those, not from the whole history again
-app_requests as (
+-- each joined request's span, once per stream; every landed row of a changed request lies
+-- in the joined rows (its key is among theirs), so its span is one of these
+joined_app_spans as (
 
     select
         joined_app_landings.logical_request_id as change_key,
         min(joined_app_landings.sent_at) as earliest_at,
         max(joined_app_landings.sent_at) as latest_at
     from joined_app_landings
-    where
-        joined_app_landings.logical_request_id in (
-            select changed_app.logical_request_id from changed_app
-        )
     group by joined_app_landings.logical_request_id
+
+),
+
+joined_gateway_spans as (
+
+    select
+        joined_gateway_landings.request_key as change_key,
+        min(joined_gateway_landings.billed_at) as earliest_at,
+        max(joined_gateway_landings.billed_at) as latest_at
+    from joined_gateway_landings
+    group by joined_gateway_landings.request_key
+
+),
+
+app_requests as (
+
+    select * from joined_app_spans
+    where change_key in (select changed_app.logical_request_id from changed_app)
 
 ),
 
 gateway_requests as (
 
-    select
-        joined_gateway_landings.request_key as change_key,
-        min(joined_gateway_landings.billed_at) as earliest_at,
-        max(joined_gateway_landings.billed_at) as latest_at
-    from joined_gateway_landings
+    select * from joined_gateway_spans
     where
-        joined_gateway_landings.request_key in (
-            select changed_gateway.request_key from changed_gateway
-        )
-    group by joined_gateway_landings.request_key
+        change_key in (select changed_gateway.request_key from changed_gateway)
 
 ),
 
 joined_requests as (
 
-    select
-        joined_app_landings.logical_request_id as change_key,
-        min(joined_app_landings.sent_at) as earliest_at,
-        max(joined_app_landings.sent_at) as latest_at
-    from joined_app_landings
-    group by joined_app_landings.logical_request_id
+    select * from joined_app_spans
     union all
     select
-        'gateway:' || joined_gateway_landings.request_key as change_key,
-        min(joined_gateway_landings.billed_at) as earliest_at,
-        max(joined_gateway_landings.billed_at) as latest_at
-    from joined_gateway_landings
+        'gateway:' || joined_gateway_spans.change_key as change_key,
+        joined_gateway_spans.earliest_at,
+        joined_gateway_spans.latest_at
+    from joined_gateway_spans
     where
-        joined_gateway_landings.request_key in (
+        joined_gateway_spans.change_key in (
             select joined_gateway_only_keys.request_key from joined_gateway_only_keys
         )
-    group by joined_gateway_landings.request_key
-
-),
-
-joined_gateway_requests as (
-
-    select
-        joined_gateway_landings.request_key as change_key,
-        min(joined_gateway_landings.billed_at) as earliest_at,
-        max(joined_gateway_landings.billed_at) as latest_at
-    from joined_gateway_landings
-    group by joined_gateway_landings.request_key
 
 ),
 
@@ -338,7 +328,7 @@ changes as (
     select
         'joined_gateway_request' as change_kind,
         *
-    from joined_gateway_requests
+    from joined_gateway_spans
 
 ),
 
