@@ -327,7 +327,11 @@ class Loader:
                 {
                     "_row_number": pa.array([row[0] for row in bad], pa.int64()),
                     "raw_text": pa.array(
-                        [sanitize_record_text(row[1], table.content_keys) for row in bad],
+                        [
+                            # a JSON line's record keeps its line end; the stored text does not
+                            sanitize_record_text(row[1].removesuffix("\n"), table.content_keys)
+                            for row in bad
+                        ],
                         pa.string(),
                     ),
                     "error_column": pa.array([row[2] for row in bad], pa.string()),

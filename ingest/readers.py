@@ -17,9 +17,10 @@ from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.csv as pacsv
+import pyarrow.compute as pc
 import yaml
 
 from ingest.fields import CSV_ERROR_KEY, INVALID_UTF8_MARKER
@@ -138,55 +139,36 @@ def _records_table(numbers: list[int], lines: list[str]) -> pa.Table:
 
 
 def json_lines(path: Path, gzipped: bool, stats: LineStats) -> Iterator[pa.Table]:
-    """JSON lines in blocks, read by Arrow's streaming CSV reader as one text column.
+    """JSON lines in blocks of about `BLOCK_ROWS` records.
 
-    Line numbers are exact; blank lines are counted, not records. A line that is not
-    valid UTF-8 becomes a record marked as such (it is quarantined, not dropped).
+    A line ends at LF, CRLF or a lone CR (as `bytes.splitlines`); line numbers are exact.
+    A record's `_line` keeps its line end (one LF), which JSON reads as whitespace.
+    Blank lines are counted, not records. A line that is not valid UTF-8 becomes a record
+    marked as such (it is quarantined, not dropped).
     """
-    # small Arrow blocks keep the reader's read-ahead small; they are gathered into
-    # batches of about BLOCK_ROWS records for DuckDB
-    read_options = pacsv.ReadOptions(column_names=["_line"], block_size=READ_BLOCK_BYTES)
-    parse_options = pacsv.ParseOptions(
-        delimiter="\x1e",  # never in valid JSON text unescaped: every line is one value
-        quote_char=False,
-        escape_char=False,
-        newlines_in_values=False,
-        ignore_empty_lines=False,
-    )
-    convert_options = pacsv.ConvertOptions(
-        column_types={"_line": pa.binary()},
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
     line_number = 0
+    pending: list[pa.Array] = []
+    pending_rows = 0
+    splitter = _LineSplitter()
     try:
-        source = pa.input_stream(str(path), compression="gzip" if gzipped else None)
-        reader = pacsv.open_csv(
-            source,
-            read_options=read_options,
-            parse_options=parse_options,
-            convert_options=convert_options,
-        )
-        pending: list[pa.Array] = []
-        pending_rows = 0
-        for batch in reader:
-            raw = batch.column(0)
-            if (
-                line_number == 0
-                and not pending
-                and len(raw)
-                and raw[0].as_py().startswith(b"\xef\xbb\xbf")
-            ):
-                raw = pa.concat_arrays([pa.array([raw[0].as_py()[3:]], pa.binary()), raw.slice(1)])
-            pending.append(raw)
-            pending_rows += len(raw)
-            stats.bytes_read += batch.nbytes
-            if pending_rows >= BLOCK_ROWS:
-                yield _lines_to_table(pa.concat_arrays(pending), line_number, stats)
-                line_number += pending_rows
-                pending, pending_rows = [], 0
-        if pending:
-            yield _lines_to_table(pa.concat_arrays(pending), line_number, stats)
+        with pa.input_stream(str(path), compression="gzip" if gzipped else None) as source:
+            while True:
+                chunk = source.read(READ_BLOCK_BYTES)
+                stats.bytes_read += len(chunk)
+                at_end = not chunk
+                for lines in splitter.split(chunk, at_end):
+                    pending.append(lines)
+                    pending_rows += len(lines)
+                if pending and (pending_rows >= BLOCK_ROWS or at_end):
+                    if line_number == 0:
+                        pending = _without_byte_order_mark(pending)
+                    yield _lines_to_table(
+                        pa.chunked_array(pending, pa.binary()), line_number, stats
+                    )
+                    line_number += pending_rows
+                    pending, pending_rows = [], 0
+                if at_end:
+                    return
     except (pa.ArrowInvalid, OSError, EOFError) as error:
         message = str(error).splitlines()[0]
         if "gzip" in message.lower() or "compress" in message.lower() or gzipped:
@@ -194,8 +176,59 @@ def json_lines(path: Path, gzipped: bool, stats: LineStats) -> Iterator[pa.Table
         raise RejectedFile(f"unreadable file: {message}") from error
 
 
-def _lines_to_table(raw: pa.Array, start: int, stats: LineStats) -> pa.Table:
+def _without_byte_order_mark(lines: list[pa.Array]) -> list[pa.Array]:
+    first = lines[0][0].as_py()
+    if not first.startswith(b"\xef\xbb\xbf"):
+        return lines
+    return [pa.array([first[3:]], pa.binary()), lines[0].slice(1), *lines[1:]]
+
+
+@dataclass
+class _LineSplitter:
+    """Cuts a byte stream into lines, each ending in one LF.
+
+    The lines of a block are Arrow views of the block itself (offsets from numpy's scan
+    for LF): no Python object and no copy per line. Only the line that straddles two
+    blocks is copied. CR and CRLF are rewritten to LF first, in the rare block that
+    has a CR.
+    """
+
+    unfinished: bytes = b""
+    after_cr: bool = False  # the last block ended in CR: a LF opening this one is its pair
+
+    def split(self, block: bytes, at_end: bool) -> list[pa.Array]:
+        if self.after_cr and block.startswith(b"\n"):
+            block = block[1:]
+        self.after_cr = block.endswith(b"\r")
+        if b"\r" in block:
+            block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if at_end and self.unfinished:
+            block = b"\n"
+        ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n"))
+        if not len(ends):
+            self.unfinished += block
+            return []
+        last_end = int(ends[-1]) + 1
+        lines = []
+        start = 0
+        if self.unfinished:
+            # the line begun in an earlier block ends in this one
+            start = int(ends[0]) + 1
+            lines.append(pa.array([self.unfinished + block[:start]], pa.binary()))
+            ends = ends[1:]
+        if len(ends):
+            offsets = np.concatenate(([start], ends + 1)).astype(np.int32)
+            view = pa.Array.from_buffers(
+                pa.binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(block)]
+            )
+            lines.append(view)
+        self.unfinished = block[last_end:]
+        return lines
+
+
+def _lines_to_table(raw: pa.ChunkedArray, start: int, stats: LineStats) -> pa.Table:
     numbers = pa.array(range(start + 1, start + len(raw) + 1), pa.int64())
+    text: pa.Array | pa.ChunkedArray
     try:
         text = raw.cast(pa.string())
     except pa.ArrowInvalid:
@@ -208,13 +241,25 @@ def _lines_to_table(raw: pa.Array, start: int, stats: LineStats) -> pa.Table:
                 shown = value.decode("utf-8", errors="replace")
                 decoded.append(f"{INVALID_UTF8_MARKER}byte {error.start}: {shown}")
         text = pa.array(decoded, pa.string())
-    frame = pl.from_arrow(pa.table({"_row_number": numbers, "_line": text}))
-    assert isinstance(frame, pl.DataFrame)
-    blank = frame["_line"].str.strip_chars().str.len_bytes() == 0
-    stats.blank_lines += int(blank.sum())
-    kept = frame.filter(~blank).to_arrow()
+    records = pa.table({"_row_number": numbers, "_line": text})
+    # a blank line cannot start with "{": only the other lines are checked for blankness
+    not_an_object = pc.invert(pc.starts_with(text, "{"))
+    if pc.any(not_an_object).as_py():
+        frame = pl.from_arrow(records)
+        assert isinstance(frame, pl.DataFrame)
+        blank = frame["_line"].str.strip_chars().str.len_bytes() == 0
+        stats.blank_lines += int(blank.sum())
+        records = frame.filter(~blank).to_arrow()
     # several record batches: DuckDB scans an Arrow table one batch per thread
-    return pa.Table.from_batches(kept.to_batches(max_chunksize=PARALLEL_BATCH_ROWS))
+    return parallel_batches(records)
+
+
+def parallel_batches(records: pa.Table) -> pa.Table:
+    """The same rows in batches of `PARALLEL_BATCH_ROWS`: DuckDB scans an Arrow table one
+    batch per thread, so a single large batch would be read by one thread."""
+    return pa.Table.from_batches(
+        records.to_batches(max_chunksize=PARALLEL_BATCH_ROWS), schema=records.schema
+    )
 
 
 def records_from_python(items: list[Any]) -> pa.Table:
@@ -385,9 +430,9 @@ class _CsvBlock:
         ).to_arrow()
         well_formed = encoded.cast(RECORD_SCHEMA)
         if not self.broken_numbers:
-            return well_formed
-        return pa.concat_tables(
-            [well_formed, _records_table(self.broken_numbers, self.broken_lines)]
+            return parallel_batches(well_formed)
+        return parallel_batches(
+            pa.concat_tables([well_formed, _records_table(self.broken_numbers, self.broken_lines)])
         )
 
 
@@ -404,4 +449,4 @@ def parquet_records(path: Path) -> Iterator[pa.Table]:
         pl.struct(columns).struct.json_encode().alias("_line"),
     )
     for offset in range(0, records.height, BLOCK_ROWS):
-        yield records.slice(offset, BLOCK_ROWS).to_arrow()
+        yield parallel_batches(records.slice(offset, BLOCK_ROWS).to_arrow())

@@ -43,7 +43,7 @@ def test_sigkill_mid_file_then_rerun_lands_every_row_exactly_once(tmp_path: Path
     landing.mkdir(parents=True)
     template = json.dumps(GOOD_ATTEMPTS[0]).replace('"req-0001"', '"req-{}"')
     head, tail = template.split("{}")
-    lines = 300_000
+    lines = 900_000
     pl.DataFrame({"n": range(lines)}).select(
         pl.concat_str([pl.lit(head), pl.col("n").cast(pl.String), pl.lit(tail)]).alias("line")
     ).write_csv(landing / "big.jsonl", include_header=False, quote_style="never")

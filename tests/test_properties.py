@@ -1,13 +1,16 @@
-"""Property-based tests of the usage-object parsing (ingest) and the dimension mapping
-(the real dbt model): parsing never raises on arbitrary JSON, every line lands or is
-quarantined, quantities are never negative, and an attempt's dimensions add back to
-the provider's own total."""
+"""Property-based tests of the JSON lines reader, the usage-object parsing (ingest) and
+the dimension mapping (the real dbt model): the reader cuts any bytes into the lines
+`bytes.splitlines` finds, whatever its block size; parsing never raises on arbitrary
+JSON, every line lands or is quarantined, quantities are never negative, and an
+attempt's dimensions add back to the provider's own total."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,8 @@ from conftest import BIN
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from ingest import app_requests
-from ingest.fields import typed_rows_sql
+from ingest import app_requests, readers
+from ingest.fields import INVALID_UTF8_MARKER, typed_rows_sql
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -68,6 +71,66 @@ def attempt_line(usage: Any, api_format: str) -> str:
             "usage": usage,
         }
     )
+
+
+line_pieces = st.sampled_from(
+    [
+        b"{",
+        b"}",
+        b'"a":1',
+        b" ",
+        b"\t",
+        b"\n",
+        b"\r",
+        b"\r\n",
+        b"\xc3\xa9",
+        b"\xff",
+        b"\xef\xbb\xbf",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(line_pieces, max_size=40).map(b"".join),
+    st.integers(min_value=1, max_value=9),
+    st.integers(min_value=1, max_value=4),
+    st.booleans(),
+)
+def test_json_lines_reader_finds_the_lines_splitlines_finds_at_any_block_size(
+    data: bytes, block_bytes: int, block_rows: int, gzipped: bool
+) -> None:
+    lines = data.splitlines()
+    if lines:  # the first line's byte order mark is not part of the record
+        lines[0] = lines[0].removeprefix(b"\xef\xbb\xbf")
+    expected = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip(b" \t"):
+            continue  # blank: counted, not a record
+        try:
+            text = line.decode("utf-8") + "\n"
+        except UnicodeDecodeError:
+            text = INVALID_UTF8_MARKER
+        expected.append((number, text))
+    saved = readers.READ_BLOCK_BYTES, readers.BLOCK_ROWS
+    readers.READ_BLOCK_BYTES, readers.BLOCK_ROWS = block_bytes, block_rows
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "lines.jsonl"
+            path.write_bytes(gzip.compress(data) if gzipped else data)
+            stats = readers.LineStats()
+            tables = list(readers.json_lines(path, gzipped, stats))
+    finally:
+        readers.READ_BLOCK_BYTES, readers.BLOCK_ROWS = saved
+    found = [
+        (number, INVALID_UTF8_MARKER if text.startswith(INVALID_UTF8_MARKER) else text)
+        for table in tables
+        for number, text in zip(
+            table["_row_number"].to_pylist(), table["_line"].to_pylist(), strict=True
+        )
+    ]
+    assert found == expected
+    assert stats.blank_lines == len(lines) - len(expected)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
