@@ -15,6 +15,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,6 +112,45 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class HashAhead:
+    """sha256 of the next file to land, computed on a worker thread while the current one
+    lands (hashlib releases the GIL): a folder's bytes are read by the hash without
+    holding up the load. A file whose size or modification time moved since it was hashed
+    is hashed again when it is loaded."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+        self._hashing: dict[Path, Future[tuple[tuple[int, int] | None, str]]] = {}
+
+    def start(self, path: Path) -> None:
+        if path not in self._hashing:
+            self._hashing[path] = self._pool.submit(_stat_and_sha256, path)
+
+    def sha256(self, path: Path, size: int, modified_ns: int) -> str:
+        hashing = self._hashing.pop(path, None)
+        if hashing is not None:
+            try:
+                stat_key, sha = hashing.result()
+            except OSError:
+                stat_key, sha = None, ""
+            if stat_key == (size, modified_ns):
+                return sha
+        return file_sha256(path)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stat_and_sha256(path: Path) -> tuple[tuple[int, int] | None, str]:
+    """The file's sha256 and its (size, modification time), or None if it changed while
+    being hashed."""
+    before = path.stat()
+    sha = file_sha256(path)
+    after = path.stat()
+    key = (before.st_size, before.st_mtime_ns)
+    return (key if key == (after.st_size, after.st_mtime_ns) else None), sha
+
+
 def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path))
@@ -161,6 +201,8 @@ class Loader:
         self.progress = progress
         self.load_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
         self.loaded_at = datetime.now(UTC)
+        self.hash_ahead = HashAhead()
+        self._next_to_hash = 0
 
     def run(self) -> LoadReport:
         ensure_schema(self.con, all_tables())
@@ -170,18 +212,23 @@ class Loader:
             [self.load_id, str(self.landing_dir), self.loaded_at],
         )
         report = LoadReport(self.load_id)
-        for stream, path, relative in _landing_files(self.landing_dir):
-            if not stream:
-                outcome = FileOutcome(relative, "", "ignored", "not an evidence stream folder")
-            elif path is None:
-                outcome = FileOutcome(
-                    relative, stream, "rejected", "points outside the landing folder; not read"
-                )
-                self._record(outcome, "", None, None, 0, None, None)
-            else:
-                outcome = self.load_file(stream, path, relative)
-            report.files.append(outcome)
-            print(outcome.line(), file=self.out, flush=True)
+        files = list(_landing_files(self.landing_dir))
+        try:
+            for position, (stream, path, relative) in enumerate(files):
+                self._hash_next(files, position)
+                if not stream:
+                    outcome = FileOutcome(relative, "", "ignored", "not an evidence stream folder")
+                elif path is None:
+                    outcome = FileOutcome(
+                        relative, stream, "rejected", "points outside the landing folder; not read"
+                    )
+                    self._record(outcome, "", None, None, 0, None, None)
+                else:
+                    outcome = self.load_file(stream, path, relative)
+                report.files.append(outcome)
+                print(outcome.line(), file=self.out, flush=True)
+        finally:
+            self.hash_ahead.close()
         status = "complete_with_rejections" if report.rejected else "complete"
         self.con.execute(
             f"update {RAW_SCHEMA}._ingest_loads set finished_at = ?, status = ?, files_seen = ?, "
@@ -201,6 +248,43 @@ class Loader:
         )
         return report
 
+    def _hash_next(self, files: list[tuple[str, Path | None, str]], position: int) -> None:
+        """Start hashing the next file after `position` that will be read: not a sidecar,
+        and not one whose stat says it is landed. Each file is looked at once."""
+        while self._next_to_hash <= position:
+            self._next_to_hash += 1
+        while self._next_to_hash < len(files):
+            stream, path, relative = files[self._next_to_hash]
+            self._next_to_hash += 1
+            if path is None or not stream:
+                continue
+            is_sidecar = getattr(STREAMS[stream], "is_sidecar", None)
+            if is_sidecar is not None and is_sidecar(path):
+                continue
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # its load says what happened
+            landed = self._landed_version(relative, stat.st_size, stat.st_mtime_ns)
+            if not (landed and landed[3]):
+                self.hash_ahead.start(path)
+                return
+
+    def _landed_version(
+        self, relative: str, size: int, modified_ns: int
+    ) -> tuple[str, str | None, int, bool] | None:
+        """The landed version of a path: sha256, sidecar sha256, version, and whether the
+        file's size and modification time are that version's (and had settled before
+        that load began)."""
+        found = self.con.execute(
+            f"select f.file_sha256, f.sidecar_sha256, f.version, f.size_bytes = ? "
+            "and f.modified_ns = ? and epoch_ns(l.started_at) - f.modified_ns > ? "
+            f"from {RAW_SCHEMA}._ingest_files as f join {RAW_SCHEMA}._ingest_loads as l using (load_id) "
+            "where f.source_path = ? and f.status = 'landed' order by f.version desc limit 1",
+            [size, modified_ns, SETTLED_NS, relative],
+        ).fetchall()
+        return found[0] if found else None
+
     def load_file(self, stream: str, path: Path, relative: str) -> FileOutcome:
         module = STREAMS[stream]
         is_sidecar = getattr(module, "is_sidecar", None)
@@ -211,18 +295,16 @@ class Loader:
         sidecar_sha = file_sha256(sidecar) if sidecar is not None else None
         stat = path.stat()
         size, modified_ns = stat.st_size, stat.st_mtime_ns
-        previous = self.con.execute(
-            f"select f.file_sha256, f.sidecar_sha256, f.version, f.size_bytes = ? "
-            "and f.modified_ns = ? and epoch_ns(l.started_at) - f.modified_ns > ? "
-            f"from {RAW_SCHEMA}._ingest_files as f join {RAW_SCHEMA}._ingest_loads as l using (load_id) "
-            "where f.source_path = ? and f.status = 'landed' order by f.version desc limit 1",
-            [size, modified_ns, SETTLED_NS, relative],
-        ).fetchall()
+        previous = self._landed_version(relative, size, modified_ns)
         # A file whose size and modification time are those of its landed version, and which
         # had settled before that load began, is the landed file: history is not read again.
-        stat_unchanged = bool(previous and previous[0][3] and previous[0][1] == sidecar_sha)
-        sha = previous[0][0] if stat_unchanged else file_sha256(path)
-        if previous and previous[0][0] == sha and previous[0][1] == sidecar_sha:
+        stat_unchanged = bool(previous and previous[3] and previous[1] == sidecar_sha)
+        sha = (
+            previous[0]
+            if previous and stat_unchanged
+            else self.hash_ahead.sha256(path, size, modified_ns)
+        )
+        if previous and previous[0] == sha and previous[1] == sidecar_sha:
             reason = (
                 "same size and modification time as the landed version"
                 if stat_unchanged
@@ -245,7 +327,7 @@ class Loader:
             )
             self._record(outcome, sha, sidecar, sidecar_sha, size, modified_ns, None)
             return outcome
-        version = (previous[0][2] + 1) if previous else 1
+        version = (previous[2] + 1) if previous else 1
         outcome = FileOutcome(relative, stream, "landed")
         self.con.execute("begin transaction")
         self.progress.start()

@@ -10,6 +10,8 @@ import csv
 import gzip
 import io
 import json
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -330,7 +332,48 @@ def csv_records(path: Path, gzipped: bool) -> Iterator[pa.Table]:
     if not first_line.strip():
         raise RejectedFile("empty CSV (no header)")
     separator = _separator(first_line)
-    yield from _csv_rows(text, separator)
+    yield from read_ahead(_csv_rows(text, separator))
+
+
+def read_ahead(batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """The same batches, each next one prepared on a worker thread while the caller lands
+    the one before: Python's CSV parser holds the GIL, DuckDB's insert releases it, so
+    the two share the machine's cores. One batch waits at most (memory stays bounded);
+    an error of the reader is raised to the caller at the batch where it happened."""
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not offer(("batch", batch)):
+                    return
+            offer(("end", None))
+        except Exception as error:  # raised again in the consuming thread
+            offer(("error", error))
+
+    worker = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = ready.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()  # the caller stopped early (e.g. its insert failed): let the worker go
+        worker.join()
 
 
 def csv_header(path: Path, gzipped: bool) -> list[str]:
@@ -351,6 +394,8 @@ def _csv_rows(text: str, separator: str) -> Iterator[pa.Table]:
     if len(set(header)) != len(header):
         raise RejectedFile("CSV header repeats a column name")
     physical: list[str] | None = None  # split only if some record is broken
+    # smaller blocks than JSON lines': read_ahead parses the next while this one lands
+    block_rows = max(1, BLOCK_ROWS // 4)
     block = _CsvBlock(header)
     width = len(header)
     row_number = 0
@@ -377,7 +422,7 @@ def _csv_rows(text: str, separator: str) -> Iterator[pa.Table]:
             else:
                 message = f"expected {width} fields, found {len(row)}"
                 block.broken(row_number, {CSV_ERROR_KEY: message, "text": separator.join(row)})
-        if row_number - block.first_row_number + 1 >= BLOCK_ROWS:
+        if row_number - block.first_row_number + 1 >= block_rows:
             yield block.table()
             block = _CsvBlock(header, row_number + 1)
     if row_number >= block.first_row_number:
@@ -390,8 +435,8 @@ _WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace
 
 @dataclass
 class _CsvBlock:
-    """Up to BLOCK_ROWS consecutive CSV records from `first_row_number`: well-formed rows
-    are turned into JSON objects by polars; the rare broken record is encoded on its own."""
+    """A block of consecutive CSV records from `first_row_number`: well-formed rows are
+    turned into JSON objects by polars; the rare broken record is encoded on its own."""
 
     header: list[str]
     first_row_number: int = 1

@@ -4,22 +4,26 @@ reason, nothing is lost, loads are idempotent and atomic, and no secret lands.""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 from landing_builder import BAD_ATTEMPT_LINES, GOOD_ATTEMPTS, PLANTED, write_all
 
 from ingest import readers
-from ingest.loader import LoadReport, ingest
+from ingest.loader import HashAhead, LoadReport, file_sha256, ingest
 from ingest.sanitize import redact, redact_sql
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -360,6 +364,43 @@ def test_csv_export_lands_block_by_block_with_row_numbers_blank_cells_and_broken
         (3, "$", "',' expected after '\"'"),
         (4, "$", "expected 7 fields, found 5"),
     ]
+
+
+def test_read_ahead_hands_over_every_batch_and_the_readers_error_where_it_happened() -> None:
+    def batches() -> Iterator[pa.Table]:
+        for number in range(3):
+            yield pa.table({"n": [number]})
+        raise readers.RejectedFile("broken at the fourth block")
+
+    received = []
+    with pytest.raises(readers.RejectedFile, match="fourth block"):
+        for batch in readers.read_ahead(batches()):
+            received.append(batch["n"][0].as_py())
+    assert received == [0, 1, 2]
+    # a caller that stops early (its insert failed) lets the worker go: no thread left
+    early = readers.read_ahead(pa.table({"n": [n]}) for n in range(100))
+    assert next(early)["n"][0].as_py() == 0
+    early.close()
+    assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
+
+
+def test_a_file_changed_after_it_was_hashed_ahead_is_hashed_again(tmp_path: Path) -> None:
+    path = tmp_path / "attempts.jsonl"
+    path.write_text("first version\n")
+    hash_ahead = HashAhead()
+    try:
+        hash_ahead.start(path)
+        first = path.stat()
+        assert hash_ahead.sha256(path, first.st_size, first.st_mtime_ns) == file_sha256(path)
+        hash_ahead.start(path)
+        hash_ahead._hashing[path].result()  # hashed before the change below
+        path.write_text("second, longer version\n")
+        second = path.stat()
+        assert hash_ahead.sha256(path, second.st_size, second.st_mtime_ns) == (
+            hashlib.sha256(b"second, longer version\n").hexdigest()
+        )
+    finally:
+        hash_ahead.close()
 
 
 def test_sql_redaction_matches_the_python_redaction_and_skips_clean_text() -> None:

@@ -2,6 +2,9 @@
 -- explicit offset is `verified`. Without one, the ledger file's whole-hour offset is
 -- inferred by matching its hourly token profile to the gateway's (`inferred`); when
 -- that cannot be done the clock time is taken as UTC and labelled `unknown`.
+{% set earliest_offset_hours = -12 %}
+{% set latest_offset_hours = 14 %}
+
 with
 
 buckets as (
@@ -13,17 +16,6 @@ buckets as (
 aliases as (
 
     select * from {{ ref('model_aliases') }}
-
-),
-
-gateway_hours as (
-
-    select
-        date_trunc('hour', billed_at) as hour_start,
-        sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) as gateway_tokens
-    from {{ ref('stg_gateway__logs') }}
-    where log_type_name = 'consume'
-    group by 1
 
 ),
 
@@ -39,9 +31,31 @@ undeclared_hours as (
 
 ),
 
+-- only the gateway hours an undeclared hour can match under some candidate offset
+-- (none when every bucket declares its timezone): not the whole history's log
+gateway_hours as (
+
+    select
+        date_trunc('hour', billed_at) as hour_start,
+        sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) as gateway_tokens
+    from {{ ref('stg_gateway__logs') }}
+    where
+        log_type_name = 'consume'
+        and billed_at >= (
+            select min(hour_as_read) - {{ interval_of(latest_offset_hours, 'hour') }}
+            from undeclared_hours
+        )
+        and billed_at < (
+            select max(hour_as_read) + {{ interval_of(1 - earliest_offset_hours, 'hour') }}
+            from undeclared_hours
+        )
+    group by 1
+
+),
+
 candidate_offsets as (
 
-    {{ integer_series(-12, 15, 'offset_hours') }}
+    {{ integer_series(earliest_offset_hours, latest_offset_hours + 1, 'offset_hours') }}
 
 ),
 

@@ -1,5 +1,6 @@
 -- Every service or model label seen in any evidence stream, mapped through the alias
--- seed to the label it is priced as, with where it appears.
+-- seed to the label it is priced as, with where it appears. Each stream gives its
+-- distinct labels first: a few labels from millions of rows, before the union and join.
 with
 
 aliases as (
@@ -10,37 +11,37 @@ aliases as (
 
 seen as (
 
-    select
+    select distinct
         requested_model as label,
         'app_requests' as stream
     from {{ ref('stg_app__request_attempts') }}
     union all
-    select
+    select distinct
         model_name as label,
         'gateway_logs' as stream
     from {{ ref('stg_gateway__logs') }}
     union all
-    select
+    select distinct
         upstream_model_name as label,
         'gateway_upstream' as stream
     from {{ ref('stg_gateway__logs') }}
     union all
-    select
+    select distinct
         model as label,
         'usage_ledger' as stream
     from {{ ref('stg_ledger__usage_buckets') }}
     union all
-    select
+    select distinct
         service_label as label,
         'pricing_catalog' as stream
     from {{ ref('stg_pricing__catalog_prices') }}
     union all
-    select
+    select distinct
         service_label as label,
         'rate_sheet' as stream
     from {{ ref('stg_pricing__rate_sheet') }}
     union all
-    select
+    select distinct
         sku_id as label,
         'billing' as stream
     from {{ ref('stg_billing__focus_charges') }}
