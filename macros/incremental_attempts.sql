@@ -34,12 +34,24 @@
 {%- endmacro %}
 
 
-{% macro changed_attempts_filter(key_column, time_column, kind, changes=none) -%}
+{#- The change list's span for `kind`, or the constant filter that stands for it: `true`
+    (recompute everything: not an incremental build, or the list says recompute_all) or
+    `false` (no request of the kind changed). -#}
+{% macro change_span_or_constant(kind, changes=none) -%}
     {%- set span = attempt_change_span(kind, changes) -%}
     {%- if span is none or span.recompute_all -%}
-        true
+        {{ return('true') }}
     {%- elif span.earliest is none -%}
-        false
+        {{ return('false') }}
+    {%- endif -%}
+    {{ return(span) }}
+{%- endmacro %}
+
+
+{% macro changed_attempts_filter(key_column, time_column, kind, changes=none) -%}
+    {%- set span = change_span_or_constant(kind, changes) -%}
+    {%- if span is string -%}
+        {{ span }}
     {%- else -%}
         (
             {% if time_column -%}
@@ -59,14 +71,8 @@
     requests anyway: the join keeps the changed ones, and the engine builds its hash table
     on the narrow side (a key lookup on the wide rows makes it hash those, ~2 s a 1M day). -#}
 {% macro changed_attempts_span_filter(time_column, kind) -%}
-    {%- set span = attempt_change_span(kind) -%}
-    {%- if span is none or span.recompute_all -%}
-        true
-    {%- elif span.earliest is none -%}
-        false
-    {%- else -%}
-        {{ within_change_span(time_column, span) }}
-    {%- endif -%}
+    {%- set span = change_span_or_constant(kind) -%}
+    {{ span if span is string else within_change_span(time_column, span) }}
 {%- endmacro %}
 
 
@@ -112,4 +118,27 @@
 
 {% macro spark__attempt_materialization() -%}
     {{ return('table') }}
+{%- endmacro %}
+
+
+{#- Whole UTC days: a model summed by day sums again every day its changed requests fall
+    in (all of that day's requests, changed or not). -#}
+{% macro changed_days_filter(time_column, kind) -%}
+    {%- set span = change_span_or_constant(kind) -%}
+    {%- if span is string -%}
+        {{ span }}
+    {%- else -%}
+        {{ time_column }} >= date_trunc('day', '{{ span.earliest }}'::timestamptz)
+        and {{ time_column }} < date_trunc('day', '{{ span.latest }}'::timestamptz)
+        + interval 1 day
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro delete_changed_days(time_column, kind) -%}
+    {%- if is_incremental_build() -%}
+        delete from {{ this }} where {{ changed_days_filter(time_column, kind) }}
+    {%- else -%}
+        select 'full build: nothing to delete'
+    {%- endif -%}
 {%- endmacro %}

@@ -31,6 +31,7 @@ INCREMENTAL_MODELS = (
     "intermediate.int_gateway_requests_deduplicated",
     "intermediate.int_attempts_joined",
     "marts.fct_attempt_charges",
+    "intermediate.int_gateway_requests_summed_daily",
 )
 
 

@@ -19,10 +19,10 @@ focus as (
 gateway as (
 
     select
-        cast(billed_at as date) as usage_date,
+        billed_date as usage_date,
         sum(quota_usd) as usd
-    from {{ ref('int_gateway_requests_deduplicated') }}
-    group by cast(billed_at as date)
+    from {{ ref('int_gateway_requests_summed_daily') }}
+    group by billed_date
 
 ),
 

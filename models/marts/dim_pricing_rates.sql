@@ -16,9 +16,9 @@ sheet as (
 
 ),
 
-gateway as (
+gateway_days as (
 
-    select * from {{ ref('int_gateway_requests_deduplicated') }}
+    select * from {{ ref('int_gateway_requests_summed_daily') }}
 
 ),
 
@@ -30,10 +30,10 @@ gateway_ratios as (
         completion_ratio_exact,
         cache_ratio_exact,
         cache_creation_ratio_exact,
-        min(billed_at) as first_seen_at,
-        max(billed_at) as last_seen_at
-    from gateway
-    where has_ratios and model_price_usd is null
+        min(first_billed_at) as first_seen_at,
+        max(last_billed_at) as last_seen_at
+    from gateway_days
+    where has_ratios and not is_priced_per_request
     group by all
 
 ),
