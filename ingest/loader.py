@@ -251,8 +251,7 @@ class Loader:
     def _hash_next(self, files: list[tuple[str, Path | None, str]], position: int) -> None:
         """Start hashing the next file after `position` that will be read: not a sidecar,
         and not one whose stat says it is landed. Each file is looked at once."""
-        while self._next_to_hash <= position:
-            self._next_to_hash += 1
+        self._next_to_hash = max(self._next_to_hash, position + 1)
         while self._next_to_hash < len(files):
             stream, path, relative = files[self._next_to_hash]
             self._next_to_hash += 1
