@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,6 +165,10 @@ _ITEM_LOCATIONS = (
 )
 
 
+# DuckDB holds a JSON document whole while it parses it (several times the document's
+# size): one document at a time, so two files landing at once never hold two.
+_ONE_DOCUMENT_AT_A_TIME = threading.Lock()
+
 _RECORD_KEYS = re.compile(rb'^\{\s*"(request_id|created_at|time|id|type)"')
 
 
@@ -175,17 +180,27 @@ def _document_items(con: duckdb.DuckDBPyConnection, path: Path, gzipped: bool) -
         raise RejectedFile("empty file")
     locations = _ITEM_LOCATIONS[:1] if head.startswith(b"[") else _ITEM_LOCATIONS[1:]
     max_size = max(_document_size(path, gzipped) + 1024, 1 << 20)
-    # Probing runs on its own cursor: a failed probe must not abort the file's transaction,
-    # and the probe's temp table lives (and dies) outside it.
-    probe = con.cursor()
-    try:
+    # Probing runs on its own cursor: a failed probe must not abort the file's transaction.
+    # Each location is tried by reading its items straight out (one parse of the
+    # document); only when none come out is the document asked whether the location
+    # holds a list at all (an empty page lands no rows, a missing list is rejected).
+    with _ONE_DOCUMENT_AT_A_TIME, con.cursor() as probe:
         for _, items, options in locations:
+            document = (
+                f"from read_json(?, format = 'unstructured', {options}, maximum_object_size = ?) "
+                f"where {items} is not null"
+            )
             try:
-                probe.execute(
-                    f"create or replace temp table _document as select {items} as items "
-                    f"from read_json(?, format = 'unstructured', {options}, maximum_object_size = ?)",
-                    [str(path), max_size],
-                )
+                found = probe.sql(
+                    f"select unnest(range(1, len({items}) + 1))::BIGINT as _row_number, "
+                    f"unnest({items})::VARCHAR as _line {document}",
+                    params=[str(path), max_size],
+                ).to_arrow_table(PARALLEL_BATCH_ROWS)
+                if found.num_rows:
+                    return found
+                holds_a_list = probe.execute(f"select count(*) {document}", [str(path), max_size])
+                if holds_a_list.fetchall()[0][0]:
+                    return found  # an empty list: a page without items
             except duckdb.InvalidInputException as error:
                 message = str(error).splitlines()[0]
                 if "transform error" in message.lower():
@@ -194,16 +209,6 @@ def _document_items(con: duckdb.DuckDBPyConnection, path: Path, gzipped: bool) -
             except duckdb.Error as error:
                 message = str(error).splitlines()[0]
                 raise RejectedFile(f"cannot read JSON document: {message}") from error
-            found = probe.execute(
-                "select count(*) from _document where items is not null"
-            ).fetchall()[0][0]
-            if found:
-                return probe.sql(
-                    "select unnest(range(1, len(items) + 1))::BIGINT as _row_number, "
-                    "unnest(items)::VARCHAR as _line from _document where items is not null"
-                ).to_arrow_table(PARALLEL_BATCH_ROWS)
-    finally:
-        probe.close()
     raise RejectedFile(
         "JSON document holds no log items (expected data.items, data, items or a list)"
     )

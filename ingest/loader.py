@@ -5,17 +5,23 @@ read at all is rejected with one clear line and the rest of the folder still loa
 The same file again (same sha256) lands nothing; a file whose size and modification time
 are those of its landed version is not read again (not even hashed), so the files a
 folder keeps from earlier days cost a lookup each; a changed file under the same name is
-a new version whose rows supersede the old version's (which stay, marked).
+a new version whose rows supersede the old version's (which stay, marked). Two files
+land at once, each in its own transaction; outcomes are reported in folder order, and a
+file with the content of one still landing waits for it, so the result is the same as
+landing the folder in order.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import sys
+import threading
 import uuid
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,11 +46,15 @@ from ingest.progress import Progress
 from ingest.readers import RejectedFile, detect
 from ingest.sanitize import fingerprint_salt, sanitize_record_text
 from ingest.source import SourceFile
-from ingest.warehouse import RAW_SCHEMA, ensure_schema, ensure_table
+from ingest.warehouse import RAW_SCHEMA, ensure_schema
 
 # A landed file modified within this long before its load began may have changed again
 # within the clock's granularity: it is hashed next time rather than trusted by its stat.
 SETTLED_NS = 2_000_000_000
+# Files landing at once, each in its own transaction on its own connection: one file's
+# single-threaded steps (a JSON page's parse, reading lines, the commit's log write) run
+# beside the other's insert, so the load keeps both cores of a small machine busy.
+LOAD_WORKERS = 2
 
 STREAMS: dict[str, ModuleType] = {
     module.STREAM: module
@@ -154,7 +164,7 @@ def _stat_and_sha256(path: Path) -> tuple[tuple[int, int] | None, str]:
 def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path))
-    con.execute("set TimeZone = 'UTC'")
+    _in_utc(con)
     # Bounded memory: a large file's transaction spills to disk instead of growing RSS.
     con.execute(f"set memory_limit = '{os.environ.get('COMETRECON_MEMORY_LIMIT', '2GB')}'")
     con.execute("set preserve_insertion_order = false")
@@ -162,6 +172,27 @@ def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     # less); every file still commits on its own, and a crash replays the log
     con.execute("set checkpoint_threshold = '4GB'")
     return con
+
+
+def _in_utc(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """The time zone is a setting of each connection (a cursor does not inherit it)."""
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+@dataclass
+class _FileToLand:
+    """A file whose content is not landed yet, with what its examination found."""
+
+    stream: str
+    path: Path
+    relative: str
+    sha: str
+    size: int
+    modified_ns: int
+    sidecar: Path | None
+    sidecar_sha: str | None
+    previous_version: int | None
 
 
 def _landing_files(landing_dir: Path) -> Iterator[tuple[str, Path | None, str]]:
@@ -194,7 +225,8 @@ class Loader:
         out: TextIO,
         progress: Progress,
     ) -> None:
-        self.con = con
+        self.connection = con
+        self._worker = threading.local()
         self.landing_dir = landing_dir
         self.salt = salt
         self.out = out
@@ -203,6 +235,12 @@ class Loader:
         self.loaded_at = datetime.now(UTC)
         self.hash_ahead = HashAhead()
         self._next_to_hash = 0
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The calling thread's connection: a load worker's own cursor, else the main one."""
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._worker, "cursor", None)
+        return cursor if cursor is not None else self.connection
 
     def run(self) -> LoadReport:
         ensure_schema(self.con, all_tables())
@@ -213,22 +251,44 @@ class Loader:
         )
         report = LoadReport(self.load_id)
         files = list(_landing_files(self.landing_dir))
+        cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+        opened = [_in_utc(self.connection.cursor()) for _ in range(LOAD_WORKERS)]
+        for cursor in opened:
+            cursors.put(cursor)
+        # outcomes in folder order; a landing file's outcome is a future until it is done
+        outcomes: deque[FileOutcome | Future[FileOutcome | _FileToLand]] = deque()
+        landing: dict[Future[FileOutcome | _FileToLand], str] = {}  # in flight: its sha256
         try:
-            for position, (stream, path, relative) in enumerate(files):
-                self._hash_next(files, position)
-                if not stream:
-                    outcome = FileOutcome(relative, "", "ignored", "not an evidence stream folder")
-                elif path is None:
-                    outcome = FileOutcome(
-                        relative, stream, "rejected", "points outside the landing folder; not read"
-                    )
-                    self._record(outcome, "", None, None, 0, None, None)
-                else:
-                    outcome = self.load_file(stream, path, relative)
-                report.files.append(outcome)
-                print(outcome.line(), file=self.out, flush=True)
+            with ThreadPoolExecutor(
+                max_workers=LOAD_WORKERS,
+                thread_name_prefix="load",
+                initializer=lambda: setattr(self._worker, "cursor", cursors.get()),
+            ) as pool:
+                for position, (stream, path, relative) in enumerate(files):
+                    self._hash_next(files, position)
+                    examined = self._examine(stream, path, relative)
+                    if isinstance(examined, FileOutcome):
+                        outcomes.append(examined)
+                    else:
+                        # the same content as a file still landing: wait, then it is
+                        # "already landed" exactly as if the folder had loaded in order
+                        same = [f for f, sha in landing.items() if sha == examined.sha]
+                        busy = [f for f in landing if not f.done()]
+                        while same or len(busy) >= LOAD_WORKERS:
+                            wait(same or busy, return_when=FIRST_COMPLETED)
+                            same = [f for f in same if not f.done()]
+                            busy = [f for f in busy if not f.done()]
+                        for finished in [f for f in landing if f.done()]:
+                            del landing[finished]
+                        future = pool.submit(self._land, examined)
+                        landing[future] = examined.sha
+                        outcomes.append(future)
+                    self._report_finished(outcomes, report, wait_for_all=False)
+                self._report_finished(outcomes, report, wait_for_all=True)
         finally:
             self.hash_ahead.close()
+            for cursor in opened:
+                cursor.close()
         status = "complete_with_rejections" if report.rejected else "complete"
         self.con.execute(
             f"update {RAW_SCHEMA}._ingest_loads set finished_at = ?, status = ?, files_seen = ?, "
@@ -247,6 +307,32 @@ class Loader:
             ],
         )
         return report
+
+    def _report_finished(
+        self,
+        outcomes: deque[FileOutcome | Future[FileOutcome | _FileToLand]],
+        report: LoadReport,
+        wait_for_all: bool,
+    ) -> None:
+        """Print and report the outcomes at the front of the folder order that are known."""
+        while outcomes:
+            first = outcomes[0]
+            if isinstance(first, Future):
+                if not (wait_for_all or first.done()):
+                    return
+                landed = first.result()  # a load worker's unexpected error is raised here
+                if isinstance(landed, _FileToLand):
+                    # it ran out of memory beside another file: once the files in flight
+                    # are done, it lands again alone (on this thread's connection)
+                    wait([f for f in outcomes if isinstance(f, Future)])
+                    landed = self._land(landed, alone=True)
+                    assert isinstance(landed, FileOutcome)
+                outcome = landed
+            else:
+                outcome = first
+            outcomes.popleft()
+            report.files.append(outcome)
+            print(outcome.line(), file=self.out, flush=True)
 
     def _hash_next(self, files: list[tuple[str, Path | None, str]], position: int) -> None:
         """Start hashing the next file after `position` that will be read: not a sidecar,
@@ -284,7 +370,17 @@ class Loader:
         ).fetchall()
         return found[0] if found else None
 
-    def load_file(self, stream: str, path: Path, relative: str) -> FileOutcome:
+    def _examine(self, stream: str, path: Path | None, relative: str) -> FileOutcome | _FileToLand:
+        """What a landing folder entry is: an outcome already (not a stream's file, a
+        sidecar, a landed file), or a file to land."""
+        if not stream:
+            return FileOutcome(relative, "", "ignored", "not an evidence stream folder")
+        if path is None:
+            outcome = FileOutcome(
+                relative, stream, "rejected", "points outside the landing folder; not read"
+            )
+            self._record(outcome, "", None, None, 0, None, None)
+            return outcome
         module = STREAMS[stream]
         is_sidecar = getattr(module, "is_sidecar", None)
         if is_sidecar is not None and is_sidecar(path):
@@ -312,6 +408,25 @@ class Loader:
             outcome = FileOutcome(relative, stream, "unchanged", reason)
             self._record(outcome, sha, sidecar, sidecar_sha, size, modified_ns, None)
             return outcome
+        return _FileToLand(
+            stream,
+            path,
+            relative,
+            sha,
+            size,
+            modified_ns,
+            sidecar,
+            sidecar_sha,
+            previous[2] if previous else None,
+        )
+
+    def _land(self, file: _FileToLand, alone: bool = False) -> FileOutcome | _FileToLand:
+        """Land a file in one transaction (on a load worker's own connection). A file that
+        runs out of memory beside another is handed back, to land again alone."""
+        stream, path, relative, sha = file.stream, file.path, file.relative, file.sha
+        sidecar, sidecar_sha = file.sidecar, file.sidecar_sha
+        size, modified_ns = file.size, file.modified_ns
+        module = STREAMS[stream]
         same_content = self.con.execute(
             f"select source_path from {RAW_SCHEMA}._ingest_files where file_sha256 = ? and stream = ? "
             "and status = 'landed' and superseded_by is null and source_path <> ? limit 1",
@@ -326,7 +441,8 @@ class Loader:
             )
             self._record(outcome, sha, sidecar, sidecar_sha, size, modified_ns, None)
             return outcome
-        version = (previous[2] + 1) if previous else 1
+        previous = file.previous_version
+        version = (previous + 1) if previous is not None else 1
         outcome = FileOutcome(relative, stream, "landed")
         self.con.execute("begin transaction")
         self.progress.start()
@@ -340,7 +456,7 @@ class Loader:
                 self._land_batch(table, batch, relative, sha, outcome)
                 self.progress.update(relative, source.stats.bytes_read, size, outcome.rows_read)
             outcome.rows_skipped = source.stats.blank_lines
-            if previous:
+            if previous is not None:
                 for table in module.TABLES:
                     for name in (table.table, f"{table.table}__quarantine"):
                         self.con.execute(
@@ -357,6 +473,8 @@ class Loader:
             self.con.execute("commit")
         except (RejectedFile, duckdb.Error, OSError, ValueError) as error:
             self.con.execute("rollback")
+            if not alone and duckdb.OutOfMemoryException in (type(error), type(error.__cause__)):
+                return file
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             if not isinstance(error, RejectedFile):
                 reason = f"{type(error).__name__}: {reason}"
@@ -369,7 +487,6 @@ class Loader:
     def _land_batch(
         self, table: StreamTable, batch: pa.Table, relative: str, sha: str, outcome: FileOutcome
     ) -> None:
-        ensure_table(self.con, table)
         # Batches reach DuckDB through replacement scans of these local Arrow tables,
         # never through register() or temp tables: inside the file's transaction a dropped
         # view or table is kept until commit, so memory would grow with the whole file

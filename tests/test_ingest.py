@@ -22,9 +22,10 @@ import pyarrow as pa
 import pytest
 from landing_builder import BAD_ATTEMPT_LINES, GOOD_ATTEMPTS, PLANTED, write_all
 
-from ingest import readers
+from ingest import app_requests, loader, readers
 from ingest.loader import HashAhead, LoadReport, file_sha256, ingest
 from ingest.sanitize import redact, redact_sql
+from ingest.source import SourceFile
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -240,6 +241,97 @@ def test_a_failure_mid_file_leaves_no_partial_rows(
     assert query(tmp_path / "wh.duckdb", "select count(*) from raw.app_requests__quarantine") == [
         (0,)
     ]
+
+
+def _landed_rows(db: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every raw table's rows, less what differs between two loads (load id and times)."""
+    per_load = ("_load_id", "_loaded_at", "load_id", "recorded_at", "started_at", "finished_at")
+    with duckdb.connect(str(db), read_only=True) as con:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'raw' order by 1"
+            ).fetchall()
+        ]
+        rows = {}
+        for table in tables:
+            columns = ", ".join(
+                f'"{row[0]}"'
+                for row in con.execute(
+                    "select column_name from duckdb_columns() where schema_name = 'raw' "
+                    "and table_name = ? order by column_index",
+                    [table],
+                ).fetchall()
+                if row[0] not in per_load
+            )
+            rows[table] = con.execute(f"select {columns} from raw.{table} order by all").fetchall()
+    return rows
+
+
+def test_files_landing_at_once_land_what_landing_in_order_lands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = tmp_path / "landing"
+    write_all(landing)
+    # a copy, next in folder order, lands beside its original: it must still be "already
+    # landed", not land twice
+    pages = sorted((landing / "gateway_logs").glob("*.json"))
+    copy = f"{pages[0].stem}_copy.json"
+    (landing / "gateway_logs" / copy).write_bytes(pages[0].read_bytes())
+    (landing / "app_requests" / "broken.jsonl.gz").write_bytes(b"\x1f\x8b\x08 not gzip")
+    loads = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(loader, "LOAD_WORKERS", workers)
+        db = tmp_path / f"wh_{workers}.duckdb"
+        report, printed = run_ingest(landing, db)
+        outcomes = [(f.relative_path, f.status, f.reason, f.rows_landed) for f in report.files]
+        loads[workers] = (outcomes, printed.splitlines()[1:-1], _landed_rows(db))
+    in_order, at_once = loads[1], loads[2]
+    assert at_once[0] == in_order[0]
+    assert at_once[1] == in_order[1]  # the same lines, in folder order
+    assert at_once[2] == in_order[2]
+    statuses = {path: (status, reason) for path, status, reason, _ in at_once[0]}
+    assert statuses[f"gateway_logs/{copy}"] == (
+        "unchanged",
+        f"same content already landed as gateway_logs/{pages[0].name}",
+    )
+    assert statuses["app_requests/broken.jsonl.gz"][0] == "rejected"
+    assert sum(len(rows) for rows in at_once[2].values()) > 50
+
+
+def test_a_file_out_of_memory_beside_another_lands_again_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = tmp_path / "landing"
+    write_all(landing)
+    expected, _ = run_ingest(landing, tmp_path / "in_order.duckdb")
+    first_app_file = sorted((landing / "app_requests").iterdir())[0]
+    real_records = app_requests.records
+    attempts = []
+
+    def out_of_memory_once(source: SourceFile) -> Iterator[tuple[object, pa.Table]]:
+        attempts.append((source.path.name, threading.current_thread().name))
+        if source.path == first_app_file and len(attempts) == 1:
+            raise duckdb.OutOfMemoryException("failed to allocate data of size 16.0 MiB")
+        yield from real_records(source)
+
+    monkeypatch.setattr(app_requests, "records", out_of_memory_once)
+    db = tmp_path / "wh.duckdb"
+    report, printed = run_ingest(landing, db)
+    # tried beside another file on a load worker, then again alone on the loading thread
+    assert attempts[0] == (first_app_file.name, attempts[0][1])
+    assert attempts[0][1].startswith("load")
+    assert (first_app_file.name, threading.current_thread().name) in attempts[1:]
+    outcomes = [(f.relative_path, f.status, f.rows_landed) for f in report.files]
+    assert outcomes == [(f.relative_path, f.status, f.rows_landed) for f in expected.files]
+    assert printed.count(first_app_file.name) == 1
+    registry = query(
+        db,
+        "select status, rows_landed from raw._ingest_files where source_path = "
+        f"'app_requests/{first_app_file.name}'",
+    )
+    landed = next(f for f in expected.files if f.relative_path.endswith(first_app_file.name))
+    assert registry == [("landed", landed.rows_landed)]
 
 
 def test_same_file_again_lands_nothing_and_a_changed_file_supersedes(tmp_path: Path) -> None:
