@@ -125,10 +125,57 @@ labelled as (
 
 ),
 
+-- the columns the attempt models and reports read (and the reasoning tokens, which the
+-- output counts already hold): the rest (where a row was landed from, the usage counts
+-- no dimension is priced on, error text) stays in staging, one attempt_key away, instead
+-- of being written again per attempt
 final as (
 
     select
-        *,
+        attempt_key,
+        logical_request_id,
+        attempt_number,
+        cometapi_request_id,
+        sent_at,
+        sent_at_offset,
+        completed_at,
+        completed_at_offset,
+        endpoint,
+        api_format,
+        requested_model,
+        service_label,
+        tenant,
+        http_status,
+        is_stream,
+        is_client_disconnected,
+        is_successful_attempt,
+        usage_structure_json,
+        has_usage,
+        usage_prompt_tokens,
+        usage_completion_tokens,
+        usage_prompt_cached_tokens,
+        usage_completion_reasoning_tokens,
+        usage_input_tokens,
+        usage_output_tokens,
+        usage_input_cached_tokens,
+        usage_output_reasoning_tokens,
+        usage_cache_creation_input_tokens,
+        usage_cache_read_input_tokens,
+        usage_prompt_token_count,
+        usage_cached_content_token_count,
+        usage_candidates_token_count,
+        usage_thoughts_token_count,
+        error_type,
+        error_shape,
+        request_header_names,
+        request_field_names,
+        credential_fingerprint,
+        payload_fingerprint,
+        copies_landed,
+        attempts_in_request,
+        last_attempt_number,
+        final_success_attempt_number,
+        request_first_sent_at,
         attempt_number = last_attempt_number as is_last_attempt,
         coalesce(attempt_number = final_success_attempt_number, false) as is_final_success
     from labelled

@@ -82,13 +82,9 @@ joined as (
             when app.has_usage then 'app_completed_at'
         end as billed_at_source,
 
-        ---------- the gateway's charge for it
-        gateway.quota,
-        gateway.quota_usd,
-        gateway.exact_quota_usd,
+        ---------- whether the gateway logged the ratios it charged by (the charge itself
+        ---------- is in int_gateway_requests_deduplicated, one gateway_log_key away)
         coalesce(gateway.has_ratios, false) as has_gateway_ratios,
-        coalesce(gateway.is_minimum_charge, false) as is_minimum_charge,
-        gateway.token_confidence as gateway_token_confidence,
         -- a landed time of the request's own rows: where incremental builds find it again
         coalesce(app.sent_at, gateway.billed_at) as change_anchor_at
     from app

@@ -132,24 +132,110 @@ tokens as (
 
 ),
 
-ratios as (
+-- the gateway's ratios, once per distinct combination (a handful a day), not per row:
+-- their exact forms and the quota one token of each dimension costs. Read from the logs
+-- again, ratios only: a second reference to `tokens` would make the engine materialise it
+ratio_combinations as (
+
+    select distinct
+        model_ratio,
+        group_ratio,
+        completion_ratio,
+        cache_ratio,
+        cache_creation_ratio,
+        model_price_usd
+    from {{ ref('stg_gateway__logs') }}
+    where {{ consume_logs_changed }}
+
+),
+
+ratios_exact as (
 
     select
         *,
         cast(model_ratio as decimal(18, 8)) as model_ratio_exact,
         cast(group_ratio as decimal(18, 8)) as group_ratio_exact,
         cast(completion_ratio as decimal(18, 8)) as completion_ratio_exact,
-        cast(
-            case when cache_read_tokens = 0 then coalesce(cache_ratio, 0) else cache_ratio end
-            as decimal(18, 8)
-        ) as cache_ratio_exact,
-        cast(
-            case
-                when cache_write_tokens = 0 then coalesce(cache_creation_ratio, 0)
-                else cache_creation_ratio
-            end as decimal(18, 8)
-        ) as cache_creation_ratio_exact
+        cast(cache_ratio as decimal(18, 8)) as cache_ratio_exact,
+        cast(cache_creation_ratio as decimal(18, 8)) as cache_creation_ratio_exact
+    from ratio_combinations
+
+),
+
+-- quota per token of each dimension, unrounded
+quota_per_token as (
+
+    select
+        *,
+        model_ratio_exact * group_ratio_exact as input_unrounded,
+        cache_ratio_exact * model_ratio_exact * group_ratio_exact
+            as cache_read_unrounded,
+        cache_creation_ratio_exact * model_ratio_exact * group_ratio_exact
+            as cache_write_unrounded,
+        completion_ratio_exact * model_ratio_exact * group_ratio_exact
+            as output_unrounded
+    from ratios_exact
+
+),
+
+ratio_coefficients as (
+
+    select
+        *,
+        coalesce(input_unrounded <> 0, false) as has_nonzero_ratios,
+        cast(model_price_usd * 500000 * group_ratio_exact as decimal(38, 12)) as price_quota,
+        -- no digit past the 12th decimal in any dimension's quota per token: each row's
+        -- exact quota is then a sum of DECIMAL(38, 12) products, with nothing to round
+        (
+            coalesce(input_unrounded = cast(input_unrounded as decimal(38, 12)), true)
+            and coalesce(cache_read_unrounded = cast(cache_read_unrounded as decimal(38, 12)), true)
+            and coalesce(
+                cache_write_unrounded = cast(cache_write_unrounded as decimal(38, 12)), true
+            )
+            and coalesce(output_unrounded = cast(output_unrounded as decimal(38, 12)), true)
+        ) as has_quota_per_token_in_12_places,
+        cast(input_unrounded as decimal(38, 12)) as input_quota_per_token,
+        cast(cache_read_unrounded as decimal(38, 12)) as cache_read_quota_per_token,
+        cast(cache_write_unrounded as decimal(38, 12)) as cache_write_quota_per_token,
+        cast(output_unrounded as decimal(38, 12)) as output_quota_per_token
+    from quota_per_token
+
+),
+
+ratios as (
+
+    select
+        tokens.*,
+        ratio_coefficients.model_ratio_exact,
+        ratio_coefficients.group_ratio_exact,
+        ratio_coefficients.completion_ratio_exact,
+        -- a dimension with no tokens costs nothing, whether or not its ratio was logged
+        case
+            when tokens.cache_read_tokens = 0 then coalesce(ratio_coefficients.cache_ratio_exact, 0)
+            else ratio_coefficients.cache_ratio_exact
+        end as cache_ratio_exact,
+        case
+            when tokens.cache_write_tokens = 0
+                then coalesce(ratio_coefficients.cache_creation_ratio_exact, 0)
+            else ratio_coefficients.cache_creation_ratio_exact
+        end as cache_creation_ratio_exact,
+        ratio_coefficients.has_nonzero_ratios,
+        ratio_coefficients.price_quota,
+        ratio_coefficients.has_quota_per_token_in_12_places,
+        ratio_coefficients.input_quota_per_token,
+        ratio_coefficients.cache_read_quota_per_token,
+        ratio_coefficients.cache_write_quota_per_token,
+        ratio_coefficients.output_quota_per_token
     from tokens
+    inner join ratio_coefficients
+        on
+            tokens.model_ratio is not distinct from ratio_coefficients.model_ratio
+            and tokens.group_ratio is not distinct from ratio_coefficients.group_ratio
+            and tokens.completion_ratio is not distinct from ratio_coefficients.completion_ratio
+            and tokens.cache_ratio is not distinct from ratio_coefficients.cache_ratio
+            and tokens.cache_creation_ratio
+            is not distinct from ratio_coefficients.cache_creation_ratio
+            and tokens.model_price_usd is not distinct from ratio_coefficients.model_price_usd
 
 ),
 
@@ -159,8 +245,19 @@ exact as (
         *,
         cast(
             case
-                when model_price_usd is not null and group_ratio is not null
-                    then model_price_usd * 500000 * group_ratio_exact
+                when model_price_usd is not null and group_ratio is not null then price_quota
+                when has_quota_per_token_in_12_places
+                    then
+                        input_tokens * input_quota_per_token
+                        + case
+                            when cache_read_tokens = 0 then 0
+                            else cache_read_tokens * cache_read_quota_per_token
+                        end
+                        + case
+                            when cache_write_tokens = 0 then 0
+                            else cache_write_tokens * cache_write_quota_per_token
+                        end
+                        + output_tokens * output_quota_per_token
                 else
                     (
                         input_tokens
@@ -179,14 +276,37 @@ exact as (
 final as (
 
     select
-        *,
+        gateway_log_key,
+        request_key,
+        cometapi_request_id,
+        copies_landed,
+        billed_at,
+        model_name,
+        upstream_model_name,
+        billed_label,
+        token_name,
+        request_path,
+        is_stream,
+        use_time_seconds,
+        total_ms,
+        input_tokens,
+        cache_read_tokens,
+        cache_write_tokens,
+        output_tokens,
+        token_confidence,
+        quota,
+        quota_usd,
+        model_price_usd,
+        model_ratio_exact,
+        group_ratio_exact,
+        completion_ratio_exact,
+        cache_ratio_exact,
+        cache_creation_ratio_exact,
         exact_quota is not null as has_ratios,
+        exact_quota,
         {{ quota_to_usd('1') }} * exact_quota as exact_quota_usd,
         coalesce(
-            quota = 1
-            and round(exact_quota) <= 0
-            and model_ratio_exact * group_ratio_exact <> 0,
-            false
+            quota = 1 and round(exact_quota) <= 0 and has_nonzero_ratios, false
         ) as is_minimum_charge
     from exact
 
