@@ -224,6 +224,45 @@ def test_unreadable_files_are_rejected_and_the_rest_loads(tmp_path: Path) -> Non
     ) == [(0,)]
 
 
+def test_a_ledger_sidecar_declares_its_conventions_and_a_bad_one_is_rejected(
+    tmp_path: Path,
+) -> None:
+    """A sidecar may declare what each ledger column holds (docs/attribution.md): the
+    declaration lands beside every row of its file; an unknown column or value rejects that
+    file with a reason naming it, and the other ledger lands."""
+    folder = tmp_path / "landing" / "usage_ledger"
+    folder.mkdir(parents=True)
+    header = "bucket_start,bucket_minutes,tenant,model,input_tokens,cached_tokens,output_tokens,request_count,ledger_source\n"
+    (folder / "declared.csv").write_text(
+        header + "2026-05-11 10:00:00,30,acme,gpt-4o,100,20,50,2,sheet\n"
+    )
+    (folder / "declared.sidecar.json").write_text(
+        json.dumps(
+            {
+                "timezone": "Asia/Kolkata",
+                "convention": {
+                    "input_tokens": "includes_cache_reads",
+                    "output_tokens": "reasoning_twice",
+                },
+            }
+        )
+    )
+    (folder / "wrong.csv").write_text(
+        header + "2026-05-11 10:00:00,30,acme,gpt-4o,100,20,50,2,sheet\n"
+    )
+    (folder / "wrong.sidecar.yaml").write_text("convention:\n  cached_tokens: reads_plus_writes\n")
+    report, _ = run_ingest(tmp_path / "landing", tmp_path / "wh.duckdb")
+    rejected = {f.relative_path: f.reason for f in report.rejected}
+    assert list(rejected) == ["usage_ledger/wrong.csv"]
+    assert "cached_tokens='reads_plus_writes'" in rejected["usage_ledger/wrong.csv"]
+    assert "reads, reads_and_writes, absent" in rejected["usage_ledger/wrong.csv"]
+    assert query(
+        tmp_path / "wh.duckdb",
+        "select timezone, declared_input_tokens_convention, declared_cached_tokens_convention, "
+        "declared_output_tokens_convention, declared_request_count_convention from raw.usage_ledger",
+    ) == [("Asia/Kolkata", "includes_cache_reads", None, "reasoning_twice", None)]
+
+
 def test_a_failure_mid_file_leaves_no_partial_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -182,7 +182,10 @@ convention_causes as (
         on
             ledger_interpretations.bucket_start_utc >= incidents.window_start
             and ledger_interpretations.bucket_start_utc < incidents.window_end
-    group by incidents.incident_id, ledger_interpretations.service_label, ledger_interpretations.cause
+    group by
+        incidents.incident_id,
+        ledger_interpretations.service_label,
+        ledger_interpretations.cause
 
 ),
 
@@ -432,32 +435,39 @@ has_export as (
 
 ),
 
+credits_by_incident as (
+
+    select
+        incident_id,
+        sum(credit_lines) as credit_lines
+    from billed_steps
+    group by incident_id
+
+),
+
+refunds_by_incident as (
+
+    select
+        incident_id,
+        sum(refunded) as refunded
+    from gateway_refunds
+    group by incident_id
+
+),
+
 -- a credit line is verified when the gateway's own refunds in the window add up to it
+-- (no credit and no refund match too: there is nothing to confirm)
 credit_match as (
 
     select
         incidents.incident_id,
-        coalesce(credits.credit_lines, 0) as credit_lines,
-        coalesce(refunds.refunded, 0) as refunded,
-        -- (no credit and no refund match too: there is nothing to confirm)
-        abs(coalesce(credits.credit_lines, 0) + coalesce(refunds.refunded, 0)) <= 0.01
-            as do_refunds_match_credits
+        abs(
+            coalesce(credits_by_incident.credit_lines, 0)
+            + coalesce(refunds_by_incident.refunded, 0)
+        ) <= 0.01 as do_refunds_match_credits
     from incidents
-    left join (
-        select
-            incident_id,
-            sum(credit_lines) as credit_lines
-        from billed_steps
-        group by incident_id
-    ) as credits on incidents.incident_id = credits.incident_id
-    left join (
-        select
-            incident_id,
-            sum(refunded) as refunded,
-            sum(refund_rows) as refund_rows
-        from gateway_refunds
-        group by incident_id
-    ) as refunds on incidents.incident_id = refunds.incident_id
+    left join credits_by_incident on incidents.incident_id = credits_by_incident.incident_id
+    left join refunds_by_incident on incidents.incident_id = refunds_by_incident.incident_id
 
 ),
 

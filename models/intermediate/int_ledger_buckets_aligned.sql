@@ -50,30 +50,40 @@ file_steps as (
 
 ),
 
--- the gateway's tokens per quarter hour, only where an undeclared bucket can match under
--- some candidate offset (none when every bucket declares its timezone)
-gateway_slots as (
+-- the span of gateway billing times an undeclared bucket can match under some offset
+undeclared_span as (
+
+    select
+        min(bucket_start_as_read)
+        - {{ interval_of(latest_offset_minutes, 'minute') }} as earliest_billed_at,
+        max(bucket_start_as_read + {{ interval_of('bucket_minutes', 'minute') }})
+        + {{ interval_of(-earliest_offset_minutes, 'minute') }} as latest_billed_at
+    from undeclared_buckets
+
+),
+
+-- the gateway's tokens per quarter hour inside that span (none when every bucket
+-- declares its timezone)
+gateway_billed as (
 
     select
         {{ floor_to_minutes('billed_at', slot_minutes) }} as slot_start,
-        sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) as gateway_tokens
+        coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0) as gateway_tokens
     from {{ ref('stg_gateway__logs') }}
     where
         log_type_name = 'consume'
-        and billed_at >= (
-            select min(bucket_start_as_read)
-            - {{ interval_of(latest_offset_minutes, 'minute') }}
-            from undeclared_buckets
-        )
-        and billed_at < (
-            select
-                max(
-                    bucket_start_as_read + {{ interval_of('bucket_minutes', 'minute') }}
-                )
-                + {{ interval_of(-earliest_offset_minutes, 'minute') }}
-            from undeclared_buckets
-        )
-    group by 1
+        and billed_at >= (select earliest_billed_at from undeclared_span)
+        and billed_at < (select latest_billed_at from undeclared_span)
+
+),
+
+gateway_slots as (
+
+    select
+        slot_start,
+        sum(gateway_tokens) as gateway_tokens
+    from gateway_billed
+    group by slot_start
 
 ),
 

@@ -221,7 +221,11 @@ final as (
         confidence
     from caused
     -- a convention with no known coefficients (no evidence) claims nothing
-    where cause is not null and amount_usd is not null and amount_usd <> 0 and confidence <> 'unknown'
+    where
+        cause is not null
+        and amount_usd is not null
+        and amount_usd <> 0
+        and confidence <> 'unknown'
 
 )
 

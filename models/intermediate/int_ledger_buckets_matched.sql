@@ -46,7 +46,7 @@ attempt_usage as (
 usage_by_minute as (
 
     select
-        coalesce(app_tenant_key, {{ every_tenant }}) as tenant_key,
+        app_tenant_key as tenant_key,
         service_label,
         sent_minute,
         coalesce(sum(input_quantity) filter (where is_final_success), 0) as input_quantity,
@@ -60,9 +60,24 @@ usage_by_minute as (
         count(*) filter (where is_final_success) as logical_requests,
         count(*) as attempts
     from attempt_usage
-    group by grouping sets (
-        (app_tenant_key, service_label, sent_minute), (service_label, sent_minute)
-    )
+    group by app_tenant_key, service_label, sent_minute
+    union all
+    select
+        {{ every_tenant }} as tenant_key,
+        service_label,
+        sent_minute,
+        coalesce(sum(input_quantity) filter (where is_final_success), 0) as input_quantity,
+        coalesce(sum(input_cache_read_quantity) filter (where is_final_success), 0)
+            as input_cache_read_quantity,
+        coalesce(sum(input_cache_write_quantity) filter (where is_final_success), 0)
+            as input_cache_write_quantity,
+        coalesce(sum(output_quantity) filter (where is_final_success), 0) as output_quantity,
+        coalesce(sum(reasoning_quantity) filter (where is_final_success), 0)
+            as reasoning_quantity,
+        count(*) filter (where is_final_success) as logical_requests,
+        count(*) as attempts
+    from attempt_usage
+    group by service_label, sent_minute
 
 ),
 
