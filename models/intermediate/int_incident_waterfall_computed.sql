@@ -200,23 +200,36 @@ convention_effect as (
 
 ),
 
+-- the labels the catalog prices: a dimension it leaves out of one of them costs nothing
+catalog_labels as (
+
+    select distinct service_label
+    from catalog_rates
+
+),
+
 alias_effect as (
 
     -- a ledgered attempt billed as another label than requested: the repricing it caused,
-    -- under the requested label (the ledger's)
+    -- under the requested label (the ledger's); verified only when both labels' rates are
     select
         attempts_in_incidents.incident_id,
         attempts_in_incidents.requested_label as service_label,
         sum(
-            charges.amount_usd - charges.quantity * requested_rates.usd_per_unit
+            charges.amount_usd - charges.quantity * coalesce(requested_rates.usd_per_unit, 0)
         ) as alias_mismatch,
-        count(distinct charges.attempt_key) as realiased_attempts
+        count(distinct charges.attempt_key) as realiased_attempts,
+        bool_and(
+            charges.amount_confidence = 'verified'
+            and coalesce(requested_rates.rate_confidence, 'verified') = 'verified'
+        ) as is_alias_mismatch_verified
     from attempts_in_incidents
     inner join charges
         on
             attempts_in_incidents.attempt_key = charges.attempt_key
             and charges.requested_label <> charges.priced_label
-    inner join catalog_rates as requested_rates
+    inner join catalog_labels on charges.requested_label = catalog_labels.service_label
+    left join catalog_rates as requested_rates
         on
             charges.requested_label = requested_rates.service_label
             and charges.dimension = requested_rates.dimension
@@ -510,6 +523,7 @@ combined as (
             else 0
         end as alias_mismatch,
         coalesce(alias_effect.realiased_attempts, 0) as realiased_attempts,
+        coalesce(alias_effect.is_alias_mismatch_verified, true) as is_alias_mismatch_verified,
         coalesce(attempt_steps.retry_amplification, 0) as retry_amplification,
         coalesce(attempt_steps.stream_after_disconnect, 0) as stream_after_disconnect,
         coalesce(attempt_steps.untracked_job, 0) as untracked_job,
@@ -690,7 +704,8 @@ causes as (
                 'alias_mismatch' as cause,
                 cast(alias_mismatch as decimal(38, 18)) as amount_usd,
                 realiased_attempts as evidence_count,
-                'verified' as confidence
+                case when is_alias_mismatch_verified then 'verified' else 'inferred' end
+                    as confidence
             union all
             select
                 'missing_from_ledger' as cause,
