@@ -115,7 +115,7 @@ earlier_request_span as (
 
 -- the logical requests of the application log first sent in that span, wherever they
 -- fall: a nightly reads the day's requests, not the history (the scan skips the rest)
-earlier_requests as (
+span_requests as (
 
     select
         logical_request_id,
@@ -125,27 +125,87 @@ earlier_requests as (
     from all_app_attempts
     where
         request_first_sent_at >= (select earliest from earlier_request_span)
-        and request_first_sent_at < (select latest from earlier_request_span)
+        and request_first_sent_at <= (select latest from earlier_request_span)
     group by logical_request_id, tenant
 
 ),
 
--- the same tenant sent the same payload (salted hash) under another request id shortly
--- after an earlier request: a client-side duplicate (timeout resend or queue replay)
+-- how many requests of the span each tenant sent with the same payload: above
+-- {{ var('templated_payload_min_requests') }} it is a template (a scheduled job, a
+-- templated prompt), not a replay
+payload_uses as (
+
+    select
+        tenant,
+        first_payload,
+        count(*) as requests_with_payload
+    from span_requests
+    where tenant is not null and first_payload is not null
+    group by tenant, first_payload
+
+),
+
+-- each distinct first-sent time of a tenant's payload and the one before it: a window
+-- over (tenant, payload) ordered by time, never a join of every pair of its requests
+payload_times as (
+
+    select
+        tenant,
+        first_payload,
+        first_sent_at,
+        lag(first_sent_at) over (
+            partition by tenant, first_payload order by first_sent_at
+        ) as previous_sent_at
+    from (
+        select distinct
+            tenant,
+            first_payload,
+            first_sent_at
+        from span_requests
+        where tenant is not null and first_payload is not null
+    ) as distinct_times
+
+),
+
+request_payload_history as (
+
+    select
+        span_requests.logical_request_id,
+        payload_times.previous_sent_at,
+        payload_uses.requests_with_payload
+        > {{ var('templated_payload_min_requests') }} as is_templated_payload,
+        span_requests.first_sent_at - payload_times.previous_sent_at
+        <= interval 15 minute as follows_same_payload
+    from span_requests
+    inner join payload_times
+        on
+            span_requests.tenant = payload_times.tenant
+            and span_requests.first_payload = payload_times.first_payload
+            and span_requests.first_sent_at = payload_times.first_sent_at
+    inner join payload_uses
+        on
+            span_requests.tenant = payload_uses.tenant
+            and span_requests.first_payload = payload_uses.first_payload
+
+),
+
+-- the same tenant sent the same payload (salted hash) under another request id at most 15
+-- minutes after an earlier request: a client-side duplicate (timeout resend or queue
+-- replay), unless the payload is a template many requests share
 duplicates as (
 
     select
-        later.incident_id,
-        count(distinct later.logical_request_id) as duplicate_client_requests
-    from requests as later
-    inner join earlier_requests as earlier
-        on
-            later.tenant = earlier.tenant
-            and later.first_payload = earlier.first_payload
-            and later.logical_request_id <> earlier.logical_request_id
-            and earlier.first_sent_at < later.first_sent_at
-            and later.first_sent_at - earlier.first_sent_at <= interval 15 minute
-    group by later.incident_id
+        requests.incident_id,
+        count(distinct requests.logical_request_id) filter (
+            where history.follows_same_payload and not history.is_templated_payload
+        ) as duplicate_client_requests,
+        count(distinct requests.logical_request_id) filter (
+            where history.is_templated_payload
+        ) as templated_payload_requests
+    from requests
+    inner join request_payload_history as history
+        on requests.logical_request_id = history.logical_request_id
+    group by requests.incident_id
 
 ),
 
@@ -421,7 +481,15 @@ counted as (
             coalesce(duplicates.duplicate_client_requests, 0) as check_count,
             coalesce(request_counts.logical_requests, 0) as out_of,
             'requests whose salted payload hash repeats an earlier request of the same tenant '
-            || 'within 15 minutes under another request id' as evidence
+            || 'within 15 minutes under another request id (templated payloads apart)' as evidence
+        union all
+        select
+            'templated_payload_requests' as check_name,
+            coalesce(duplicates.templated_payload_requests, 0) as check_count,
+            coalesce(request_counts.logical_requests, 0) as out_of,
+            'requests whose tenant sent the same salted payload hash more than '
+            || {{ var('templated_payload_min_requests') }}
+            || ' times in the span read: a template, not a replay' as evidence
         union all
         select
             'scheduled_jobs_in_window' as check_name,
