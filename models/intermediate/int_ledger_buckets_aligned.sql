@@ -28,6 +28,7 @@ undeclared_buckets as (
         source_path,
         bucket_start_as_read,
         bucket_minutes,
+        sum(request_count) as ledger_requests,
         sum(input_tokens + output_tokens) as ledger_tokens
     from buckets
     where bucket_start_declared_utc is null
@@ -81,6 +82,7 @@ gateway_slots as (
 
     select
         slot_start,
+        count(*) as gateway_requests,
         sum(gateway_tokens) as gateway_tokens
     from gateway_billed
     group by slot_start
@@ -109,6 +111,7 @@ covered_slots as (
     select
         undeclared_buckets.source_path,
         undeclared_buckets.bucket_start_as_read,
+        undeclared_buckets.ledger_requests,
         undeclared_buckets.ledger_tokens,
         {{ floor_to_minutes('undeclared_buckets.bucket_start_as_read', slot_minutes) }}
         + {{ interval_of('slot_indexes.slot_index * ' ~ slot_minutes, 'minute') }}
@@ -125,6 +128,7 @@ bucket_slots as (
     select
         covered_slots.source_path,
         covered_slots.bucket_start_as_read,
+        covered_slots.ledger_requests,
         covered_slots.ledger_tokens,
         candidate_offsets.offset_slots * {{ slot_minutes }} as offset_minutes,
         covered_slots.slot_start_as_read
@@ -137,14 +141,19 @@ bucket_slots as (
 
 ),
 
+-- every bucket of the file under every offset, with what the gateway billed in it (0 where
+-- it billed nothing: a profile matched on a few overlapping buckets only would favour an
+-- offset that overlaps little)
 bucket_fit as (
 
     select
         bucket_slots.source_path,
         bucket_slots.offset_minutes,
         bucket_slots.bucket_start_as_read,
+        any_value(bucket_slots.ledger_requests) as ledger_requests,
         any_value(bucket_slots.ledger_tokens) as ledger_tokens,
-        sum(gateway_slots.gateway_tokens) as gateway_tokens
+        coalesce(sum(gateway_slots.gateway_requests), 0) as gateway_requests,
+        coalesce(sum(gateway_slots.gateway_tokens), 0) as gateway_tokens
     from bucket_slots
     left join gateway_slots on bucket_slots.slot_start = gateway_slots.slot_start
     group by
@@ -152,13 +161,17 @@ bucket_fit as (
 
 ),
 
+-- the request profile first (whatever the ledger's token conventions, its requests follow
+-- the gateway's billed calls), the token profile where the ledger counts no requests
 offset_fit as (
 
     select
         source_path,
         offset_minutes,
-        count(gateway_tokens) as matched_buckets,
-        corr(ledger_tokens, gateway_tokens) as profile_correlation
+        count(*) filter (where gateway_requests > 0) as matched_buckets,
+        coalesce(
+            corr(ledger_requests, gateway_requests), corr(ledger_tokens, gateway_tokens)
+        ) as profile_correlation
     from bucket_fit
     group by source_path, offset_minutes
 
