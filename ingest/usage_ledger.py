@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,8 +25,40 @@ SIDECAR_SUFFIXES = (".sidecar.json", ".sidecar.yaml", ".sidecar.yml")
 
 _NAIVE = f"regexp_replace(trim(r.\"bucket_start\"), '{OFFSET_PATTERN}', '')"
 
+# What each quantity column may hold, as a sidecar can declare it (docs/attribution.md);
+# the first value of each is the default the models keep on a tie.
+CONVENTIONS: dict[str, tuple[str, ...]] = {
+    "input_tokens": (
+        "excludes_cache",
+        "includes_cache_reads",
+        "includes_cache_writes",
+        "includes_cache_reads_and_writes",
+    ),
+    "cached_tokens": ("reads", "reads_and_writes", "absent"),
+    "output_tokens": ("reasoning_once", "reasoning_twice", "reasoning_omitted"),
+    "request_count": ("logical_requests", "attempts"),
+}
 
-def table(sidecar_timezone: str | None) -> StreamTable:
+
+@dataclass(frozen=True)
+class Sidecar:
+    timezone: str | None = None
+    convention: dict[str, str] = field(default_factory=dict)
+
+
+def _declared_convention_fields(convention: dict[str, str]) -> tuple[Field, ...]:
+    return tuple(
+        Field(
+            f"declared_{column}_convention",
+            "text",
+            source=sql_quote(convention[column]) if column in convention else "null",
+        )
+        for column in CONVENTIONS
+    )
+
+
+def table(sidecar: Sidecar) -> StreamTable:
+    sidecar_timezone = sidecar.timezone
     declared = sql_quote(sidecar_timezone) if sidecar_timezone else "null"
     return StreamTable(
         content_keys=CREDENTIAL_KEYS,
@@ -75,11 +108,12 @@ def table(sidecar_timezone: str | None) -> StreamTable:
                 checks=(("{v} >= 0", "'negative request count'"),),
             ),
             Field("ledger_source", "text", path="ledger_source"),
+            *_declared_convention_fields(sidecar.convention),
         ),
     )
 
 
-TABLES = (table(None),)
+TABLES = (table(Sidecar()),)
 
 
 def sidecar_for(path: Path) -> Path | None:
@@ -95,9 +129,9 @@ def is_sidecar(path: Path) -> bool:
     return path.name.endswith(SIDECAR_SUFFIXES)
 
 
-def _sidecar_timezone(sidecar: Path | None) -> str | None:
+def _read_sidecar(sidecar: Path | None) -> Sidecar:
     if sidecar is None:
-        return None
+        return Sidecar()
     try:
         document = yaml.safe_load(sidecar.read_text(encoding="utf-8-sig"))
     except (yaml.YAMLError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -105,11 +139,35 @@ def _sidecar_timezone(sidecar: Path | None) -> str | None:
     if not isinstance(document, dict):
         raise RejectedFile(f"sidecar {sidecar.name} is not a mapping")
     timezone = document.get("timezone")
-    return str(timezone) if timezone else None
+    return Sidecar(
+        timezone=str(timezone) if timezone else None,
+        convention=_declared_convention(document.get("convention"), sidecar.name),
+    )
+
+
+def _declared_convention(declared: object, sidecar_name: str) -> dict[str, str]:
+    if declared is None:
+        return {}
+    if not isinstance(declared, dict):
+        raise RejectedFile(f"sidecar {sidecar_name}: `convention` is not a mapping")
+    convention: dict[str, str] = {}
+    for column, value in declared.items():
+        if column not in CONVENTIONS:
+            raise RejectedFile(
+                f"sidecar {sidecar_name}: `convention` names an unknown column {column!r}"
+                f" (known: {', '.join(CONVENTIONS)})"
+            )
+        if value not in CONVENTIONS[column]:
+            raise RejectedFile(
+                f"sidecar {sidecar_name}: convention {column}={value!r} is not one of"
+                f" {', '.join(CONVENTIONS[column])}"
+            )
+        convention[column] = str(value)
+    return convention
 
 
 def records(source: SourceFile) -> Iterator[tuple[StreamTable, pa.Table]]:
-    ledger = table(_sidecar_timezone(source.sidecar))
+    ledger = table(_read_sidecar(source.sidecar))
     if source.detected.format is Format.CSV:
         batches = csv_records(source.path, source.detected.gzipped)
     elif source.detected.format is Format.PARQUET:

@@ -239,3 +239,23 @@
 {%- endmacro %}
 {% macro default__inlined_cte() %}not materialized{% endmacro %}
 {% macro spark__inlined_cte() %}{% endmacro %}
+{% macro floor_to_minutes(instant, minutes) -%}
+    {{ return(adapter.dispatch('floor_to_minutes', 'cometrecon')(instant, minutes)) }}
+{%- endmacro %}
+{% macro default__floor_to_minutes(instant, minutes) -%}
+    to_timestamp(floor(epoch({{ instant }}) / ({{ minutes }} * 60)) * ({{ minutes }} * 60))
+{%- endmacro %}
+{% macro spark__floor_to_minutes(instant, minutes) -%}
+    timestamp_seconds(
+        cast(floor(unix_timestamp({{ instant }}) / ({{ minutes }} * 60)) * ({{ minutes }} * 60) as bigint)
+    )
+{%- endmacro %}
+{#- The weakest confidence label (verified > inferred > unknown) among the rows of a group
+    that satisfy `condition`; null when none does. -#}
+{% macro weakest_confidence(label_column, condition) -%}
+    case
+        when bool_or({{ label_column }} = 'unknown') filter (where {{ condition }}) then 'unknown'
+        when bool_or({{ label_column }} = 'inferred') filter (where {{ condition }}) then 'inferred'
+        when bool_or({{ label_column }} = 'verified') filter (where {{ condition }}) then 'verified'
+    end
+{%- endmacro %}

@@ -58,6 +58,8 @@ attributed as (
         attempts.attempt_key,
         coalesce(attempt_costs.priced_label, attempts.billed_label, attempts.service_label)
             as service_label,
+        -- the label the application asked for (the ledger's label), when billed as another
+        attempts.service_label as requested_label,
         attempts.capture_status,
         attempts.is_ledgered_attempt,
         attempts.has_gateway_ratios,

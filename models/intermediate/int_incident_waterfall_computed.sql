@@ -47,6 +47,24 @@ charge_lines as (
 
 ),
 
+ledger_interpretations as (
+
+    select * from {{ ref('int_ledger_buckets_interpreted') }}
+
+),
+
+all_gateway_logs as (
+
+    select * from {{ ref('stg_gateway__logs') }}
+
+),
+
+aliases as (
+
+    select * from {{ ref('model_aliases') }}
+
+),
+
 -- the charges of the attributed attempts (sent or billed in the incidents' span; a charge
 -- carries its attempt's times) and the gateway records billed in it: the scans skip the
 -- rest of the history
@@ -98,8 +116,20 @@ ledger_steps as (
         coalesce(sum(sheet_amount) filter (where is_in_window_aligned), 0)
         - coalesce(sum(sheet_amount) filter (where is_in_window_as_read), 0) as timezone_shift,
         coalesce(
-            sum(verified_amount - sheet_amount) filter (where is_in_window_aligned), 0
+            sum(verified_amount - sheet_amount) filter (
+                where is_in_window_aligned and sheet_usd_per_unit is not null
+            ),
+            0
         ) as stale_rate,
+        coalesce(
+            sum(verified_amount) filter (
+                where is_in_window_aligned and sheet_usd_per_unit is null
+            ),
+            0
+        ) as rate_missing_from_sheet,
+        count(distinct ledger_bucket_key) filter (
+            where is_in_window_aligned and sheet_usd_per_unit is null and verified_amount <> 0
+        ) as unpriced_sheet_rows,
         coalesce(sum(verified_amount) filter (where is_in_window_aligned), 0)
             as aligned_at_verified_rates,
         count(distinct ledger_bucket_key) filter (where is_in_window_as_read) as read_rows,
@@ -107,7 +137,10 @@ ledger_steps as (
             where is_in_window_as_read <> is_in_window_aligned
         ) as shifted_rows,
         count(distinct ledger_bucket_key) filter (
-            where is_in_window_aligned and verified_usd_per_unit <> sheet_usd_per_unit
+            where
+            is_in_window_aligned
+            and verified_usd_per_unit <> sheet_usd_per_unit
+            and quantity <> 0
         ) as restated_rows,
         count(distinct ledger_bucket_key) filter (where is_in_window_aligned) as aligned_rows,
         count(*) filter (
@@ -129,38 +162,48 @@ ledger_steps as (
 
 ---------- steps 4-5: our own attempts
 
-cache_effect as (
+-- what the ledger's conventions explain (int_ledger_buckets_interpreted): the aligned
+-- buckets in the window, per cause
+convention_causes as (
 
-    -- what pricing cache reads and writes at the input rate would have added
     select
-        attempts_in_incidents.incident_id,
-        attempts_in_incidents.service_label,
-        sum(
-            charges.amount_usd - charges.quantity * input_rates.usd_per_unit
-        ) as cached_tokens_priced_as_input,
-        count(distinct charges.attempt_key) as cached_attempts
-    from attempts_in_incidents
-    inner join charges
+        incidents.incident_id,
+        ledger_interpretations.service_label,
+        ledger_interpretations.cause,
+        sum(ledger_interpretations.amount_usd) as amount_usd,
+        count(distinct ledger_interpretations.ledger_bucket_key) as evidence_count,
+        case
+            when bool_or(ledger_interpretations.confidence = 'unknown') then 'unknown'
+            when bool_or(ledger_interpretations.confidence = 'inferred') then 'inferred'
+            else 'verified'
+        end as confidence
+    from incidents
+    inner join ledger_interpretations
         on
-            attempts_in_incidents.attempt_key = charges.attempt_key
-            and charges.dimension in ('input_cache_read', 'input_cache_write')
-    inner join catalog_rates as input_rates
-        on
-            charges.priced_label = input_rates.service_label
-            and input_rates.dimension = 'input'
-            and charges.sent_at >= input_rates.valid_from
-            and (input_rates.valid_to is null or charges.sent_at < input_rates.valid_to)
-    where attempts_in_incidents.is_ledgered_attempt and attempts_in_incidents.is_sent_in_window
-    group by attempts_in_incidents.incident_id, attempts_in_incidents.service_label
+            ledger_interpretations.bucket_start_utc >= incidents.window_start
+            and ledger_interpretations.bucket_start_utc < incidents.window_end
+    group by incidents.incident_id, ledger_interpretations.service_label, ledger_interpretations.cause
+
+),
+
+convention_effect as (
+
+    select
+        incident_id,
+        service_label,
+        sum(amount_usd) as explained_by_conventions
+    from convention_causes
+    group by incident_id, service_label
 
 ),
 
 alias_effect as (
 
-    -- a ledgered attempt billed as another label than requested: the repricing it caused
+    -- a ledgered attempt billed as another label than requested: the repricing it caused,
+    -- under the requested label (the ledger's)
     select
         attempts_in_incidents.incident_id,
-        attempts_in_incidents.service_label,
+        attempts_in_incidents.requested_label as service_label,
         sum(
             charges.amount_usd - charges.quantity * requested_rates.usd_per_unit
         ) as alias_mismatch,
@@ -177,15 +220,17 @@ alias_effect as (
             and charges.sent_at >= requested_rates.valid_from
             and (requested_rates.valid_to is null or charges.sent_at < requested_rates.valid_to)
     where attempts_in_incidents.is_ledgered_attempt and attempts_in_incidents.is_sent_in_window
-    group by attempts_in_incidents.incident_id, attempts_in_incidents.service_label
+    group by attempts_in_incidents.incident_id, attempts_in_incidents.requested_label
 
 ),
 
+-- our own attempts under the label the application requested (the ledger's label): an
+-- attempt billed as another label is repriced by alias_mismatch, not lost to the ledger
 attempt_steps as (
 
     select
         incident_id,
-        service_label,
+        requested_label as service_label,
         coalesce(sum(cost) filter (where is_ledgered_attempt and is_sent_in_window), 0)
             as ledgered_recomputed,
         count(*) filter (where is_ledgered_attempt and is_sent_in_window) as ledgered_attempts,
@@ -238,7 +283,7 @@ attempt_steps as (
             where is_billed_in_window is distinct from is_sent_in_window
         ), true) as is_window_boundary_verified
     from attempts_in_incidents
-    group by incident_id, service_label
+    group by incident_id, requested_label
 
 ),
 
@@ -283,15 +328,60 @@ billed_steps as (
         sum(billed_cost) filter (
             where is_counted_in_billed and billing_currency = 'USD'
         ) as billed,
+        -- credits and refunds the provider booked in the window
+        coalesce(sum(billed_cost) filter (
+            where
+            is_counted_in_billed
+            and billing_currency = 'USD'
+            and (charge_category = 'Credit' or billed_cost < 0)
+        ), 0) as credit_lines,
+        count(*) filter (
+            where is_counted_in_billed and (charge_category = 'Credit' or billed_cost < 0)
+        ) as credit_rows,
         count(*) filter (where is_counted_in_billed) as focus_rows,
-        count(*) filter (where is_counted_in_billed and charge_category <> 'Usage')
-            as non_usage_focus_rows,
+        count(*) filter (
+            where
+            is_counted_in_billed
+            and charge_category <> 'Usage'
+            and not (charge_category = 'Credit' or billed_cost < 0)
+        ) as non_usage_focus_rows,
         count(*) filter (where is_counted_in_billed and billing_currency <> 'USD')
             as other_currency_rows,
         count(*) filter (where crosses_window_edge) as edge_crossing_focus_rows,
         sum(billed_cost) filter (where crosses_window_edge) as edge_crossing_billed
     from charge_lines
     where is_counted_in_billed or crosses_window_edge
+    group by incident_id, service_label
+
+),
+
+-- the gateway's refunds (type 6) billed in the window, each request once
+gateway_refund_rows as (
+
+    select distinct
+        incidents.incident_id,
+        coalesce(aliases.service_label, nullif(logs.model_name, ''), 'unallocated')
+            as service_label,
+        coalesce(logs.cometapi_request_id, logs.gateway_log_key) as refund_key,
+        abs(logs.quota_usd) as refunded_usd
+    from incidents
+    inner join all_gateway_logs as logs
+        on
+            logs.log_type_name = 'refund'
+            and logs.billed_at >= incidents.window_start
+            and logs.billed_at < incidents.window_end
+    left join aliases on logs.model_name = aliases.alias
+
+),
+
+gateway_refunds as (
+
+    select
+        incident_id,
+        service_label,
+        sum(refunded_usd) as refunded,
+        count(*) as refund_rows
+    from gateway_refund_rows
     group by incident_id, service_label
 
 ),
@@ -308,7 +398,7 @@ labels as (
     select
         incident_id,
         service_label
-    from cache_effect
+    from convention_causes
     union
     select
         incident_id,
@@ -324,6 +414,11 @@ labels as (
         incident_id,
         service_label
     from billed_steps
+    union
+    select
+        incident_id,
+        service_label
+    from gateway_refunds
 
 ),
 
@@ -337,6 +432,35 @@ has_export as (
 
 ),
 
+-- a credit line is verified when the gateway's own refunds in the window add up to it
+credit_match as (
+
+    select
+        incidents.incident_id,
+        coalesce(credits.credit_lines, 0) as credit_lines,
+        coalesce(refunds.refunded, 0) as refunded,
+        coalesce(refunds.refund_rows, 0) > 0
+        and abs(coalesce(credits.credit_lines, 0) + coalesce(refunds.refunded, 0)) <= 0.01
+            as do_refunds_match_credits
+    from incidents
+    left join (
+        select
+            incident_id,
+            sum(credit_lines) as credit_lines
+        from billed_steps
+        group by incident_id
+    ) as credits on incidents.incident_id = credits.incident_id
+    left join (
+        select
+            incident_id,
+            sum(refunded) as refunded,
+            sum(refund_rows) as refund_rows
+        from gateway_refunds
+        group by incident_id
+    ) as refunds on incidents.incident_id = refunds.incident_id
+
+),
+
 combined as (
 
     select
@@ -345,19 +469,20 @@ combined as (
         coalesce(ledger_steps.forecast, 0) as forecast,
         coalesce(ledger_steps.timezone_shift, 0) as timezone_shift,
         coalesce(ledger_steps.stale_rate, 0) as stale_rate,
+        coalesce(ledger_steps.rate_missing_from_sheet, 0) as rate_missing_from_sheet,
         -- ledger semantics only apply where the ledger has rows for the label; where it
         -- has none, the requests it should hold are a capture gap, not a parser mistake
         case
             when coalesce(ledger_steps.aligned_rows, 0) > 0
-                then coalesce(cache_effect.cached_tokens_priced_as_input, 0)
+                then coalesce(convention_effect.explained_by_conventions, 0)
             else 0
-        end as cached_tokens_priced_as_input,
+        end as explained_by_conventions,
         case
             when coalesce(ledger_steps.aligned_rows, 0) > 0
                 then
                     coalesce(attempt_steps.ledgered_recomputed, 0)
                     - coalesce(ledger_steps.aligned_at_verified_rates, 0)
-                    - coalesce(cache_effect.cached_tokens_priced_as_input, 0)
+                    - coalesce(convention_effect.explained_by_conventions, 0)
                     - coalesce(alias_effect.alias_mismatch, 0)
             else 0
         end as other_parser_mistake,
@@ -392,16 +517,34 @@ combined as (
             - coalesce(attempt_steps.recomputed_with_gateway_ratios, 0)
         ) as unpriced_usage,
         coalesce(has_export.has_billing_export, false) as has_billing_export,
+        -- the provider's credits: the export's credit lines, or without an export the
+        -- gateway's own refunds
+        case
+            when has_export.has_billing_export
+                then cast(coalesce(billed_steps.credit_lines, 0) as decimal(38, 18))
+            else cast(-coalesce(gateway_refunds.refunded, 0) as decimal(38, 18))
+        end as credit_or_refund,
+        case
+            when has_export.has_billing_export then coalesce(billed_steps.credit_rows, 0)
+            else coalesce(gateway_refunds.refund_rows, 0)
+        end as credit_rows,
+        coalesce(
+            not has_export.has_billing_export or credit_match.do_refunds_match_credits, false
+        ) as is_credit_verified,
         -- both branches exact to the same scale: a mixed CASE would round to the coarser one
         case
             when has_export.has_billing_export
                 then cast(coalesce(billed_steps.billed, 0) as decimal(38, 18))
-            else cast(coalesce(gateway_steps.gateway, 0) as decimal(38, 18))
+            else
+                cast(
+                    coalesce(gateway_steps.gateway, 0) - coalesce(gateway_refunds.refunded, 0)
+                    as decimal(38, 18)
+                )
         end as billed,
         {{ star_except('ledger_steps', [
-            'incident_id', 'service_label', 'forecast', 'timezone_shift', 'stale_rate'
+            'incident_id', 'service_label', 'forecast', 'timezone_shift', 'stale_rate',
+            'rate_missing_from_sheet'
         ]) }},
-        cache_effect.cached_attempts,
         {{ star_except('attempt_steps', [
             'incident_id', 'service_label', 'retry_amplification', 'stream_after_disconnect',
             'untracked_job', 'other_unledgered_attempt', 'window_boundary', 'recomputed'
@@ -416,14 +559,15 @@ combined as (
         billed_steps.edge_crossing_billed
     from labels
     left join has_export on labels.incident_id = has_export.incident_id
+    left join credit_match on labels.incident_id = credit_match.incident_id
     left join ledger_steps
         on
             labels.incident_id = ledger_steps.incident_id
             and labels.service_label = ledger_steps.service_label
-    left join cache_effect
+    left join convention_effect
         on
-            labels.incident_id = cache_effect.incident_id
-            and labels.service_label = cache_effect.service_label
+            labels.incident_id = convention_effect.incident_id
+            and labels.service_label = convention_effect.service_label
     left join alias_effect
         on
             labels.incident_id = alias_effect.incident_id
@@ -440,6 +584,10 @@ combined as (
         on
             labels.incident_id = billed_steps.incident_id
             and labels.service_label = billed_steps.service_label
+    left join gateway_refunds
+        on
+            labels.incident_id = gateway_refunds.incident_id
+            and labels.service_label = gateway_refunds.service_label
 
 ),
 
@@ -449,12 +597,38 @@ residuals as (
         *,
         recomputed
         - (
-            forecast + timezone_shift + stale_rate + alias_mismatch + cached_tokens_priced_as_input
-            + other_parser_mistake + retry_amplification + stream_after_disconnect
-            + untracked_job + other_unledgered_attempt + missing_from_ledger + window_boundary
+            forecast + timezone_shift + stale_rate + rate_missing_from_sheet + alias_mismatch
+            + explained_by_conventions + other_parser_mistake + retry_amplification
+            + stream_after_disconnect + untracked_job + other_unledgered_attempt
+            + missing_from_ledger + window_boundary
         ) as unexplained_recomputation_residual,
-        billed - gateway as unexplained_residual
+        billed - gateway - credit_or_refund as unexplained_residual
     from combined
+
+),
+
+-- the causes each ledger convention explains, one row per incident × label × cause (only
+-- where the ledger has rows for the label, as explained_by_conventions above)
+convention_rows as (
+
+    select
+        residuals.incident_id,
+        residuals.service_label,
+        residuals.forecast,
+        residuals.recomputed,
+        residuals.gateway,
+        residuals.billed,
+        residuals.has_billing_export,
+        convention_causes.cause,
+        cast(convention_causes.amount_usd as decimal(38, 18)) as amount_usd,
+        convention_causes.evidence_count,
+        convention_causes.confidence
+    from residuals
+    inner join convention_causes
+        on
+            residuals.incident_id = convention_causes.incident_id
+            and residuals.service_label = convention_causes.service_label
+    where coalesce(residuals.aligned_rows, 0) > 0
 
 ),
 
@@ -494,15 +668,18 @@ causes as (
                 end as confidence
             union all
             select
+                'rate_missing_from_sheet' as cause,
+                cast(rate_missing_from_sheet as decimal(38, 18)) as amount_usd,
+                coalesce(unpriced_sheet_rows, 0) as evidence_count,
+                case
+                    when are_rates_verified then 'verified'
+                    else 'inferred'
+                end as confidence
+            union all
+            select
                 'alias_mismatch' as cause,
                 cast(alias_mismatch as decimal(38, 18)) as amount_usd,
                 realiased_attempts as evidence_count,
-                'verified' as confidence
-            union all
-            select
-                'cached_tokens_priced_as_input' as cause,
-                cast(cached_tokens_priced_as_input as decimal(38, 18)) as amount_usd,
-                coalesce(cached_attempts, 0) as evidence_count,
                 'verified' as confidence
             union all
             select
@@ -515,7 +692,7 @@ causes as (
                 'other_parser_mistake' as cause,
                 cast(other_parser_mistake as decimal(38, 18)) as amount_usd,
                 coalesce(aligned_rows, 0) as evidence_count,
-                'inferred' as confidence
+                'unknown' as confidence
             union all
             select
                 'retry_amplification' as cause,
@@ -584,6 +761,12 @@ causes as (
                 'inferred' as confidence
             union all
             select
+                'credit_or_refund' as cause,
+                credit_or_refund as amount_usd,
+                credit_rows as evidence_count,
+                case when is_credit_verified then 'verified' else 'inferred' end as confidence
+            union all
+            select
                 'unpriced_usage' as cause,
                 cast(unpriced_usage as decimal(38, 18)) as amount_usd,
                 coalesce(rows_without_ratios, 0) as evidence_count,
@@ -596,6 +779,14 @@ causes as (
                 'unknown' as confidence
         ) as cause_rows
 
+),
+
+final as (
+
+    select * from causes
+    union all
+    select * from convention_rows
+
 )
 
-select * from causes
+select * from final

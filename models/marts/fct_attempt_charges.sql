@@ -43,9 +43,34 @@ gateway as (
 
 ),
 
+-- the ratios the gateway charged each request by, keys and ratios only: the list price of
+-- a label the catalog does not list (a dated snapshot the gateway billed instead of the
+-- requested label, say) is read from them
+gateway_ratios as (
+
+    select
+        gateway_log_key,
+        model_ratio_exact,
+        completion_ratio_exact,
+        cache_ratio_exact,
+        cache_creation_ratio_exact,
+        model_price_usd
+    from {{ ref('int_gateway_requests_deduplicated') }}
+    where {{ changed_attempts_filter('request_key', 'billed_at', 'joined_gateway_request') }}
+
+),
+
 rates as (
 
     select * from {{ ref('int_catalog_rates_intervals') }}
+
+),
+
+-- labels the catalog prices at all: a dimension it does not price for them is not billable
+catalog_labels as (
+
+    select distinct service_label
+    from rates
 
 ),
 
@@ -64,36 +89,7 @@ from_response as (
 
     select
         attempts.attempt_key,
-        case app.api_format
-            when 'openai_chat'
-                then app.usage_prompt_tokens - coalesce(app.usage_prompt_cached_tokens, 0)
-            when 'openai_responses'
-                then app.usage_input_tokens - coalesce(app.usage_input_cached_tokens, 0)
-            when 'anthropic_messages' then app.usage_input_tokens
-            when 'gemini'
-                then
-                    app.usage_prompt_token_count
-                    - coalesce(app.usage_cached_content_token_count, 0)
-        end as input_quantity,
-        case app.api_format
-            when 'openai_chat' then coalesce(app.usage_prompt_cached_tokens, 0)
-            when 'openai_responses' then coalesce(app.usage_input_cached_tokens, 0)
-            when 'anthropic_messages' then coalesce(app.usage_cache_read_input_tokens, 0)
-            when 'gemini' then coalesce(app.usage_cached_content_token_count, 0)
-        end as input_cache_read_quantity,
-        case app.api_format
-            when 'anthropic_messages' then coalesce(app.usage_cache_creation_input_tokens, 0)
-            else 0
-        end as input_cache_write_quantity,
-        case app.api_format
-            when 'openai_chat' then app.usage_completion_tokens
-            when 'openai_responses' then app.usage_output_tokens
-            when 'anthropic_messages' then app.usage_output_tokens
-            when 'gemini'
-                then
-                    coalesce(app.usage_candidates_token_count, 0)
-                    + coalesce(app.usage_thoughts_token_count, 0)
-        end as output_quantity,
+        {{ response_usage_quantities('app') }},
         'verified_from_response' as quantity_confidence
     from attempts
     inner join app on attempts.app_attempt_key = app.attempt_key
@@ -138,14 +134,40 @@ wide as (
         attempts.capture_status,
         attempts.is_ledgered_attempt,
         attempts.change_anchor_at,
-        case when per_request_labels.service_label is not null then 1 else 0 end
-            as request_quantity
+        catalog_labels.service_label is not null as is_catalog_label,
+        -- billed per call: priced so by the catalog, or by the gateway when the catalog
+        -- does not list the label
+        coalesce(
+            per_request_labels.service_label is not null
+            or (catalog_labels.service_label is null and gateway_ratios.model_price_usd > 0),
+            false
+        ) as is_per_request_label,
+        case
+            when
+                per_request_labels.service_label is not null
+                or (catalog_labels.service_label is null and gateway_ratios.model_price_usd > 0)
+                then 1
+            else 0
+        end as request_quantity,
+        -- the gateway's list price of each dimension (USD per token; 1M input tokens at
+        -- model ratio 1 cost $2), for labels the catalog does not price
+        gateway_ratios.model_ratio_exact * 0.000002 as gateway_input_usd_per_unit,
+        gateway_ratios.model_ratio_exact * gateway_ratios.cache_ratio_exact * 0.000002
+            as gateway_input_cache_read_usd_per_unit,
+        gateway_ratios.model_ratio_exact * gateway_ratios.cache_creation_ratio_exact * 0.000002
+            as gateway_input_cache_write_usd_per_unit,
+        gateway_ratios.model_ratio_exact * gateway_ratios.completion_ratio_exact * 0.000002
+            as gateway_output_usd_per_unit,
+        gateway_ratios.model_price_usd as gateway_request_usd_per_unit
     from usage_by_source
     inner join attempts on usage_by_source.attempt_key = attempts.attempt_key
     left join per_request_labels
         on
             coalesce(attempts.billed_label, attempts.service_label)
             = per_request_labels.service_label
+    left join catalog_labels
+        on coalesce(attempts.billed_label, attempts.service_label) = catalog_labels.service_label
+    left join gateway_ratios on attempts.gateway_log_key = gateway_ratios.gateway_log_key
 
 ),
 
@@ -190,11 +212,28 @@ first_snapshot as (
 
 ),
 
+gateway_priced as (
+
+    select
+        *,
+        cast(case dimension
+            when 'input' then gateway_input_usd_per_unit
+            when 'input_cache_read' then gateway_input_cache_read_usd_per_unit
+            when 'input_cache_write' then gateway_input_cache_write_usd_per_unit
+            when 'output' then gateway_output_usd_per_unit
+            when 'request' then gateway_request_usd_per_unit
+        end as decimal(38, 18)) as gateway_usd_per_unit
+    from usage_in_time
+
+),
+
 priced as (
 
     select
-        usage_in_time.*,
-        coalesce(in_force.usd_per_unit, first_snapshot.usd_per_unit) as usd_per_unit,
+        gateway_priced.*,
+        coalesce(
+            in_force.usd_per_unit, first_snapshot.usd_per_unit, gateway_priced.gateway_usd_per_unit
+        ) as usd_per_unit,
         case
             when in_force.usd_per_unit is not null then in_force.rate_confidence
             -- assumed unchanged since before its capture: never stronger than inferred
@@ -202,24 +241,35 @@ priced as (
                 first_snapshot.usd_per_unit is not null
                 and first_snapshot.rate_confidence = 'verified'
                 then 'inferred'
+            -- the gateway's own ratios on the request: derived, not a captured price
+            when
+                first_snapshot.usd_per_unit is null
+                and gateway_priced.gateway_usd_per_unit is not null
+                then 'inferred'
             else 'unknown'
         end as rate_confidence,
         coalesce(in_force.source_url, first_snapshot.source_url) as rate_source_url,
         coalesce(in_force.captured_at, first_snapshot.captured_at) as rate_captured_at
-    from usage_in_time
+    from gateway_priced
     -- the rate in force when the attempt was sent (joined here, not in a CTE of its own:
     -- a second reference to `usage_in_time` would materialise every priced row twice)
     left join rates as in_force
         on
-            usage_in_time.priced_label = in_force.service_label
-            and usage_in_time.dimension = in_force.dimension
-            and usage_in_time.sent_at >= in_force.valid_from
-            and (in_force.valid_to is null or usage_in_time.sent_at < in_force.valid_to)
+            gateway_priced.priced_label = in_force.service_label
+            and gateway_priced.dimension = in_force.dimension
+            and gateway_priced.sent_at >= in_force.valid_from
+            and (in_force.valid_to is null or gateway_priced.sent_at < in_force.valid_to)
     left join first_snapshot
         on
-            usage_in_time.priced_label = first_snapshot.service_label
-            and usage_in_time.dimension = first_snapshot.dimension
+            gateway_priced.priced_label = first_snapshot.service_label
+            and gateway_priced.dimension = first_snapshot.dimension
             and in_force.service_label is null
+    -- a label billed per call has no token dimensions, unless its price lists them too
+    where
+        not gateway_priced.is_per_request_label
+        or gateway_priced.dimension = 'request'
+        or in_force.usd_per_unit is not null
+        or first_snapshot.usd_per_unit is not null
 
 ),
 

@@ -2,7 +2,8 @@
 -- cause to the difference between forecast and billed, the evidence behind it, its
 -- confidence and the checklist's action. forecast + Σ amount_usd = billed per incident.
 -- claim_status says what the final statement may say about it: only a material amount
--- proven by our own evidence at a label allowed into a final claim is `explained`.
+-- proven by our own evidence (or documented by the provider's own records, as a credit
+-- its refunds match) at a label allowed into a final claim is `explained`.
 with
 
 waterfall as (
@@ -74,7 +75,7 @@ final as (
         cast(per_cause.contributing_labels as bigint) as contributing_labels,
         case
             when abs(per_cause.amount_usd) < materiality.threshold_usd then 'immaterial'
-            when causes.resolved_by <> 'own_evidence' then 'unresolved'
+            when causes.resolved_by not in ('own_evidence', 'provider_records') then 'unresolved'
             when labels.may_enter_final_claim then 'explained'
             else 'likely'
         end as claim_status

@@ -64,6 +64,13 @@ renamed as (
         output_tokens,
         request_count,
 
+        ---------- what the file's sidecar declares each quantity column holds (null: not
+        ---------- declared, to be read from the evidence)
+        declared_input_tokens_convention,
+        declared_cached_tokens_convention,
+        declared_output_tokens_convention,
+        declared_request_count_convention,
+
         ---------- provenance
         _source_path as source_path,
         _file_sha256 as file_sha256,
