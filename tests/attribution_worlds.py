@@ -684,12 +684,38 @@ def focus_lines(world: World) -> list[FocusLine]:
 # ---------------------------------------------------------------- the ground truth
 
 
+CONVENTION_CAUSES = (
+    "cached_tokens_priced_as_input",
+    "cache_reads_omitted",
+    "cache_writes_priced_as_input",
+    "cache_writes_priced_as_cache_reads",
+    "cache_writes_omitted",
+    "reasoning_tokens_double_counted",
+    "reasoning_tokens_omitted",
+    "attempts_counted_as_requests",
+)
+
+
 @dataclass(frozen=True)
 class Truth:
     forecast: Decimal
     billed: Decimal
     recomputed: Decimal
     causes: dict[str, Decimal]  # only the non-zero ones
+    confidence: dict[str, str]  # the label docs/attribution.md gives some of them
+
+
+def expected_confidence(params: WorldParams, causes: Iterable[str]) -> dict[str, str]:
+    """The labels docs/attribution.md states outright: declared is `verified`, read from
+    the evidence is `inferred`; a credit is `verified` when the gateway's refunds match it;
+    an alias priced from the gateway's ratios (the catalog lacks it) is `inferred`."""
+    declared = {True: "verified", False: "inferred"}
+    rules = {
+        "timezone_shift": declared[params.timezone_declared],
+        "credit_or_refund": declared[params.credit_refunded],
+        "alias_mismatch": declared[params.alias != "unlisted"],
+    } | {cause: declared[params.convention_declared] for cause in CONVENTION_CAUSES}
+    return {cause: rules[cause] for cause in causes if cause in rules}
 
 
 def world_truth(world: World) -> Truth:
@@ -758,7 +784,10 @@ def world_truth(world: World) -> Truth:
     )
     closing = forecast + _sum(causes.values())
     assert closing == billed, f"{world.incident_id}: forecast + causes {closing} != billed {billed}"
-    return Truth(forecast, billed, recomputed, {cause: v for cause, v in causes.items() if v != 0})
+    non_zero = {cause: amount for cause, amount in causes.items() if amount != 0}
+    return Truth(
+        forecast, billed, recomputed, non_zero, expected_confidence(world.params, non_zero)
+    )
 
 
 # ---------------------------------------------------------------- writing the landing folder

@@ -4,7 +4,8 @@ Each pipeline run lands several small worlds (tests/attribution_worlds.py) in on
 folder, runs the real `cometrecon run` once, and compares `marts.fct_variance_attribution`
 with the causes computed in Decimal from the worlds themselves: every expected cause within
 1% or $0.01, every other cause within $0.01, forecast and billed as the ground truth says,
-and forecast + Σ causes = billed.
+forecast + Σ causes = billed, and the confidence labels docs/attribution.md states outright
+(declared: verified, read from the evidence: inferred).
 
 Set ATTRIBUTION_WORLDS_REPORT=FILE to append every world's table to FILE instead of
 failing (to see all examples at once while the models change).
@@ -119,6 +120,7 @@ class Attribution:
 class Warehouse:
     """What one `cometrecon run` produced for every incident."""
 
+    db: Path
     returncode: int
     problems: str  # the run's FAILED / REJECTED / error lines
     quarantined: dict[str, int]
@@ -132,13 +134,22 @@ class Check:
     what: str
     expected: Decimal
     actual: Decimal | None
-    detail: str = ""
+    label: str = ""  # the warehouse's confidence / claim status
+    expected_confidence: str | None = None
 
     @property
-    def ok(self) -> bool:
+    def amount_ok(self) -> bool:
         if self.actual is None:
             return False
         return abs(self.actual - self.expected) <= max(CENT, abs(self.expected) / 100)
+
+    @property
+    def confidence_ok(self) -> bool:
+        return self.expected_confidence in (None, self.label.split("/")[0])
+
+    @property
+    def ok(self) -> bool:
+        return self.amount_ok and self.confidence_ok
 
 
 def read_warehouse(db: Path, returncode: int, output: str) -> Warehouse:
@@ -164,6 +175,7 @@ def read_warehouse(db: Path, returncode: int, output: str) -> Warehouse:
             " from marts.fct_computation_paths group by incident_id"
         ).fetchall()
     return Warehouse(
+        db,
         returncode,
         "\n".join(
             line
@@ -184,7 +196,8 @@ _RUNS: dict[tuple[WorldParams, ...], tuple[dict[str, dict[str, Decimal]], Wareho
 def worlds_root() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="worlds-"))
     yield root
-    shutil.rmtree(root, ignore_errors=True)
+    if not REPORT:  # reporting keeps the warehouses to look into
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def run_worlds(base: Path, worlds: list[World]) -> tuple[dict[str, dict[str, Decimal]], Warehouse]:
@@ -213,9 +226,14 @@ def world_checks(world: World, warehouse: Warehouse) -> list[Check]:
     ]
     for cause in sorted(set(truth.causes) | set(found)):
         row = found.get(cause)
-        detail = f"{row.confidence}/{row.claim_status}" if row else "no row"
         checks.append(
-            Check(cause, truth.causes.get(cause, ZERO), row.amount if row else ZERO, detail)
+            Check(
+                cause,
+                truth.causes.get(cause, ZERO),
+                row.amount if row else ZERO,
+                f"{row.confidence}/{row.claim_status}" if row else "no row",
+                truth.confidence.get(cause),
+            )
         )
     forecast, billed = warehouse.forecast.get(incident), warehouse.billed.get(incident)
     if forecast is not None and billed is not None:
@@ -228,10 +246,10 @@ def table(world: World, checks: list[Check]) -> str:
     lines = [describe(world), f"  {'cause':40} {'expected':>14} {'actual':>14}  label"]
     for check in checks:
         actual = "missing" if check.actual is None else f"{check.actual:.6f}"
-        mark = "" if check.ok else "   <-- MISMATCH"
-        lines.append(
-            f"  {check.what:40} {check.expected:>14.6f} {actual:>14}  {check.detail}{mark}"
-        )
+        mark = "" if check.amount_ok else "   <-- AMOUNT MISMATCH"
+        if not check.confidence_ok:
+            mark += f"   <-- LABEL MISMATCH (expected {check.expected_confidence})"
+        lines.append(f"  {check.what:40} {check.expected:>14.6f} {actual:>14}  {check.label}{mark}")
     return "\n".join(lines)
 
 
@@ -248,7 +266,7 @@ def assert_attribution_matches(base: Path, worlds: list[World]) -> None:
     if warehouse.quarantined:
         tables.append(f"quarantined rows: {warehouse.quarantined}")
         failed = True
-    report = "\n\n".join(tables)
+    report = "\n\n".join([f"warehouse {warehouse.db}", *tables])
     print(report)
     if REPORT:
         with open(REPORT, "a", encoding="utf-8") as handle:
