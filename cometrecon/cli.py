@@ -12,6 +12,7 @@ from cometrecon.lock import WarehouseBusy, warehouse_lock
 from cometrecon.paths import default_reports_dir, project_dir, warehouse_path
 
 if TYPE_CHECKING:
+    from cometrecon.demo.world import LedgerConvention
     from cometrecon.validation import GateResult
 
 EXIT_OK = 0
@@ -194,9 +195,25 @@ def command_demo(args: argparse.Namespace) -> int:
     from cometrecon.demo import write_demo
 
     out_dir = Path(args.out_dir)
-    summary = write_demo(out_dir, seed=args.seed, attempts=args.attempts)
+    summary = write_demo(
+        out_dir,
+        seed=args.seed,
+        attempts=args.attempts,
+        ledger_convention=args.ledger_convention,
+        declare_convention=args.declare_convention,
+        sheet_prices_cache_reads=args.sheet_prices_cache_reads,
+    )
     print(summary)
     return EXIT_OK
+
+
+def _ledger_convention(spec: str) -> LedgerConvention:
+    from cometrecon.demo.world import LedgerConvention
+
+    try:
+        return LedgerConvention.parse(spec)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _add_warehouse_arguments(parser: argparse.ArgumentParser, reports: bool = True) -> None:
@@ -297,6 +314,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument(
         "--attempts", type=int, default=None, help="scale the demo to about N attempts"
+    )
+    demo.add_argument(
+        "--ledger-convention",
+        type=_ledger_convention,
+        default=None,
+        metavar="SPEC",
+        help="what each ledger column holds, e.g. input_tokens=excludes_cache,"
+        "cached_tokens=reads,output_tokens=reasoning_twice,request_count=attempts "
+        "(any subset; default input_tokens=includes_cache_reads_and_writes,cached_tokens=reads,"
+        "output_tokens=reasoning_once,request_count=logical_requests)",
+    )
+    demo.add_argument(
+        "--declare-convention",
+        action="store_true",
+        help="write the ledger's convention (all four columns) into its sidecar",
+    )
+    demo.add_argument(
+        "--sheet-prices-cache-reads",
+        action="store_true",
+        help="add an input_cache_read row per model to the rate sheet (at the verified rate)",
     )
     demo.set_defaults(handler=command_demo)
     return parser

@@ -45,23 +45,27 @@ def cometrecon(
 
 
 @pytest.fixture(scope="session")
-def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], dict[str, Any]]:
-    """A demo of the given seed, written, ingested and built once per test session."""
-    built: dict[int, dict[str, Any]] = {}
+def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, Any]]:
+    """A demo of the given seed and `write_demo` options (e.g. `ledger_convention`,
+    `declare_convention`, `sheet_prices_cache_reads`), written, ingested and built once
+    per test session."""
+    built: dict[str, dict[str, Any]] = {}
 
-    def build(seed: int) -> dict[str, Any]:
-        if seed not in built:
+    def build(seed: int, **options: Any) -> dict[str, Any]:
+        key = json.dumps([seed, options], sort_keys=True)
+        if key not in built:
             root = tmp_path_factory.mktemp(f"demo{seed}")
-            summary = write_demo(root / "demo", seed=seed)
+            summary = write_demo(root / "demo", seed=seed, **options)
             db = root / "wh.duckdb"
             completed = cometrecon("run", str(summary.landing_dir), db=db, reports=root / "reports")
-            built[seed] = {
+            built[key] = {
                 "db": db,
                 "reports": root / "reports",
                 "run": completed,
                 "truth": json.loads(summary.ground_truth_path.read_text()),
                 "landing": summary.landing_dir,
+                "options": options,
             }
-        return built[seed]
+        return built[key]
 
     return build

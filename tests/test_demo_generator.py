@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from cometrecon.demo import DemoSummary, write_demo
+from cometrecon.demo.world import LEDGER_CONVENTIONS
 
 WINDOW_START = datetime(2026, 5, 11, 8, tzinfo=UTC)
 WINDOW_END = datetime(2026, 5, 11, 10, tzinfo=UTC)
@@ -41,7 +42,9 @@ CAUSES = {
     "timezone_shift",
     "window_boundary",
     "stale_rate",
+    "rate_missing_from_sheet",
     "cached_tokens_priced_as_input",
+    "cache_writes_priced_as_input",
     "retry_amplification",
     "stream_after_disconnect",
     "untracked_job",
@@ -496,6 +499,354 @@ def test_ledger_holds_final_successful_attempts(demo: Demo) -> None:
     assert actual == dict(expected)
 
 
+# ---- ledger conventions (docs/attribution.md, step 4) ------------------------------------
+
+BERLIN = ZoneInfo("Europe/Berlin")
+DEFAULT_CONVENTION = {
+    "input_tokens": "includes_cache_reads_and_writes",
+    "cached_tokens": "reads",
+    "output_tokens": "reasoning_once",
+    "request_count": "logical_requests",
+}
+# Demo worlds that, with the default demo (`demo`), use every value of every column.
+CONVENTION_WORLDS: dict[str, dict[str, Any]] = {
+    "excl_reads_twice": {
+        "seed": 11,
+        "ledger_convention": "input_tokens=excludes_cache,cached_tokens=reads,"
+        "output_tokens=reasoning_twice",
+        "sheet_prices_cache_reads": True,
+        "declare_convention": True,
+    },
+    "writes_absent_omitted_attempts": {
+        "seed": 12,
+        "ledger_convention": "input_tokens=includes_cache_writes,cached_tokens=absent,"
+        "output_tokens=reasoning_omitted,request_count=attempts",
+    },
+    "reads_readswrites_attempts": {
+        "seed": 13,
+        "ledger_convention": {
+            "input_tokens": "includes_cache_reads",
+            "cached_tokens": "reads_and_writes",
+            "request_count": "attempts",
+        },
+        "declare_convention": True,
+    },
+    "writes_readswrites_sheet": {
+        "seed": 14,
+        "ledger_convention": "input_tokens=includes_cache_writes,cached_tokens=reads_and_writes",
+        "sheet_prices_cache_reads": True,
+    },
+}
+CONVENTION_CASES = ["default", *CONVENTION_WORLDS]
+CONVENTION_CAUSES = (
+    "cached_tokens_priced_as_input",
+    "cache_reads_omitted",
+    "cache_writes_priced_as_input",
+    "cache_writes_priced_as_cache_reads",
+    "cache_writes_omitted",
+    "reasoning_tokens_double_counted",
+    "reasoning_tokens_omitted",
+    "attempts_counted_as_requests",
+)
+# the demo before the split: cached_tokens_priced_as_input held reads and writes at input
+OLD_CACHED_TOKENS_PRICED_AS_INPUT = {42: Decimal("-38.452828425"), 7: Decimal("-37.9277586")}
+
+
+def _expected_convention(options: dict[str, Any]) -> dict[str, str]:
+    spec = options.get("ledger_convention")
+    if isinstance(spec, str):
+        spec = dict(item.split("=") for item in spec.split(","))
+    return {**DEFAULT_CONVENTION, **(spec or {})}
+
+
+@pytest.fixture(scope="module")
+def convention_demos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Demo]:
+    return {
+        name: _make(tmp_path_factory.mktemp(name), attempts=4000, **options)
+        for name, options in CONVENTION_WORLDS.items()
+    }
+
+
+def _case(name: str, request: pytest.FixtureRequest) -> tuple[Demo, dict[str, Any]]:
+    if name == "default":
+        return request.getfixturevalue("demo"), {}
+    return request.getfixturevalue("convention_demos")[name], CONVENTION_WORLDS[name]
+
+
+def _canonical(landing: Path) -> dict[tuple[str, str, str], dict[str, int]]:
+    """Per ledger bucket (local bucket_start, tenant, model), from the app log alone: B, R,
+    W, O, Z, N of the final successful attempts and A, every app attempt of the bucket."""
+    buckets: dict[tuple[str, str, str], dict[str, int]] = defaultdict(
+        lambda: dict.fromkeys("BRWOZNA", 0)
+    )
+    for a in _app_attempts(landing):
+        bucket = datetime.fromisoformat(a["sent_at"]).astimezone(BERLIN)
+        entry = buckets[(bucket.strftime("%Y-%m-%d %H:00:00"), a["tenant"], a["model"])]
+        entry["A"] += 1
+        usage = a["usage"]
+        if usage is None or a["http_status"] != 200 or a["client_disconnected"]:
+            continue
+        fmt = a["api_format"]
+        if fmt == "openai_chat":
+            read, write = usage["prompt_tokens_details"]["cached_tokens"], 0
+            base = usage["prompt_tokens"] - read
+            output = usage["completion_tokens"]
+            reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+        elif fmt == "openai_responses":
+            read, write = usage["input_tokens_details"]["cached_tokens"], 0
+            base = usage["input_tokens"] - read
+            output = usage["output_tokens"]
+            reasoning = usage["output_tokens_details"]["reasoning_tokens"]
+        elif fmt == "anthropic_messages":
+            read, write = usage["cache_read_input_tokens"], usage["cache_creation_input_tokens"]
+            base, output, reasoning = usage["input_tokens"], usage["output_tokens"], 0
+        else:
+            read, write = usage.get("cachedContentTokenCount", 0), 0
+            base = usage["promptTokenCount"] - read
+            reasoning = usage.get("thoughtsTokenCount", 0)
+            output = usage["candidatesTokenCount"] + reasoning
+        for key, value in zip("BRWOZ", (base, read, write, output, reasoning), strict=True):
+            entry[key] += value
+        entry["N"] += 1
+    return {key: entry for key, entry in buckets.items() if entry["N"]}
+
+
+def _predicted_row(convention: dict[str, str], q: dict[str, int]) -> dict[str, str]:
+    """The ledger's CSV cells for a bucket under a convention (docs/attribution.md's table)."""
+    input_tokens = {
+        "excludes_cache": q["B"],
+        "includes_cache_reads": q["B"] + q["R"],
+        "includes_cache_writes": q["B"] + q["W"],
+        "includes_cache_reads_and_writes": q["B"] + q["R"] + q["W"],
+    }[convention["input_tokens"]]
+    cached = {"reads": str(q["R"]), "reads_and_writes": str(q["R"] + q["W"]), "absent": ""}[
+        convention["cached_tokens"]
+    ]
+    output = {
+        "reasoning_once": q["O"],
+        "reasoning_twice": q["O"] + q["Z"],
+        "reasoning_omitted": q["O"] - q["Z"],
+    }[convention["output_tokens"]]
+    requests = q["A"] if convention["request_count"] == "attempts" else q["N"]
+    return {
+        "input_tokens": str(input_tokens),
+        "cached_tokens": cached,
+        "output_tokens": str(output),
+        "request_count": str(requests),
+    }
+
+
+def _ledger_rows(landing: Path) -> list[dict[str, str]]:
+    with (landing / "usage_ledger" / "llm_usage_hourly.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def _sheet(landing: Path) -> dict[tuple[str, str], Decimal]:
+    with (landing / "pricing" / "rate_sheet.csv").open() as handle:
+        return {(r["model"], r["dimension"]): Decimal(r["rate"]) for r in csv.DictReader(handle)}
+
+
+def _aligned(bucket_start: str) -> bool:
+    return _in_window(datetime.fromisoformat(bucket_start).replace(tzinfo=BERLIN))
+
+
+def test_convention_worlds_use_every_value_of_every_column() -> None:
+    used = [DEFAULT_CONVENTION] + [_expected_convention(o) for o in CONVENTION_WORLDS.values()]
+    for column, candidates in LEDGER_CONVENTIONS.items():
+        assert {c[column] for c in used} == set(candidates), column
+
+
+@pytest.mark.parametrize("name", CONVENTION_CASES)
+def test_ledger_rows_are_what_the_convention_predicts(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    demo, options = _case(name, request)
+    convention = _expected_convention(options)
+    canonical = _canonical(demo.landing)
+    actual = {
+        (r["bucket_start"], r["tenant"], r["model"]): {c: r[c] for c in convention}
+        for r in _ledger_rows(demo.landing)
+    }
+    assert actual == {key: _predicted_row(convention, q) for key, q in canonical.items()}
+    if convention["output_tokens"] != "reasoning_once":  # the worlds do have reasoning
+        assert any(q["Z"] for q in canonical.values())
+    if convention["request_count"] == "attempts":
+        assert any(q["A"] > q["N"] for q in canonical.values())
+    sidecar = json.loads(
+        (demo.landing / "usage_ledger" / "llm_usage_hourly.sidecar.json").read_text()
+    )
+    declared = bool(options.get("declare_convention"))
+    assert sidecar.get("convention") == (convention if declared else None)
+    ledger = demo.truth["ledger"]
+    assert ledger["convention"] == convention
+    assert ledger["convention_declared"] is declared
+    assert ledger["convention_confidence"] == ("verified" if declared else "inferred")
+    sheet_dimensions = {d for _, d in _sheet(demo.landing)}
+    assert sheet_dimensions == (
+        {"input", "output", "input_cache_read"}
+        if options.get("sheet_prices_cache_reads")
+        else {"input", "output"}
+    )
+
+
+@pytest.mark.parametrize("name", CONVENTION_CASES)
+def test_convention_ground_truth_closes_and_follows_the_formulas(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    """Steps 1 to 4 recomputed from the files: the forecast prices every ledger column at
+    face value, the pricing causes, and each convention cause of the table from the app
+    log's canonical quantities at the catalog's rates; the waterfall closes exactly."""
+    demo, options = _case(name, request)
+    convention = _expected_convention(options)
+    truth = demo.truth
+    sheet, catalog = _sheet(demo.landing), _catalog(demo.landing)
+    canonical = _canonical(demo.landing)
+    paths = {k: Decimal(v) for k, v in truth["paths"].items()}
+    amounts = _amounts(truth)
+
+    def verified(model: str, dimension: str) -> Decimal:
+        key = {"input_cache_read": "cache_read", "input_cache_write": "cache_write"}
+        price = catalog[model].get(key.get(dimension, dimension))
+        return Decimal(price) if price is not None else sheet.get((model, dimension), Decimal(0))
+
+    columns = {
+        "input_tokens": "input",
+        "cached_tokens": "input_cache_read",
+        "output_tokens": "output",
+    }
+    forecast = aligned_sheet = stale = missing = Decimal(0)
+    expected: dict[str, Decimal] = defaultdict(Decimal)
+    a = convention["input_tokens"] in ("includes_cache_reads", "includes_cache_reads_and_writes")
+    b = convention["input_tokens"] in ("includes_cache_writes", "includes_cache_reads_and_writes")
+    c_r = convention["cached_tokens"] in ("reads", "reads_and_writes")
+    c_w = convention["cached_tokens"] == "reads_and_writes"
+    d = {"reasoning_once": 0, "reasoning_twice": 1, "reasoning_omitted": -1}[
+        convention["output_tokens"]
+    ]
+    for r in _ledger_rows(demo.landing):
+        model = r["model"]
+        at_sheet = sum(
+            (int(r[c] or 0) * sheet.get((model, dim), Decimal(0)) / MILLION)
+            for c, dim in columns.items()
+        )
+        if _in_window(datetime.fromisoformat(r["bucket_start"]).replace(tzinfo=UTC)):
+            forecast += at_sheet
+        if not _aligned(r["bucket_start"]):
+            continue
+        aligned_sheet += at_sheet
+        for c, dim in columns.items():
+            quantity = int(r[c] or 0)
+            if (model, dim) in sheet:
+                stale += quantity * (verified(model, dim) - sheet[(model, dim)]) / MILLION
+            else:
+                missing += quantity * verified(model, dim) / MILLION
+        q = canonical[(r["bucket_start"], r["tenant"], model)]
+        rate_in, rate_cr = verified(model, "input"), verified(model, "input_cache_read")
+        rate_cw, rate_out = verified(model, "input_cache_write"), verified(model, "output")
+        if a:
+            expected["cached_tokens_priced_as_input"] += q["R"] * (
+                rate_cr - rate_in - c_r * rate_cr
+            )
+        elif not c_r:
+            expected["cache_reads_omitted"] += q["R"] * rate_cr
+        if b:
+            expected["cache_writes_priced_as_input"] += q["W"] * (rate_cw - rate_in - c_w * rate_cr)
+        elif c_w:
+            expected["cache_writes_priced_as_cache_reads"] += q["W"] * (rate_cw - rate_cr)
+        else:
+            expected["cache_writes_omitted"] += q["W"] * rate_cw
+        if d == 1:
+            expected["reasoning_tokens_double_counted"] -= q["Z"] * rate_out
+        elif d == -1:
+            expected["reasoning_tokens_omitted"] += q["Z"] * rate_out
+        if convention["request_count"] == "attempts":
+            expected["attempts_counted_as_requests"] += 0  # no label is priced per request
+    assert forecast == paths["forecast"]
+    assert aligned_sheet - forecast == amounts["timezone_shift"]
+    assert stale == amounts["stale_rate"] != 0
+    assert missing == amounts["rate_missing_from_sheet"]
+    if options.get("sheet_prices_cache_reads") or convention["cached_tokens"] == "absent":
+        assert missing == 0
+    else:
+        assert missing > 0
+    claimed = {c: amounts[c] for c in CONVENTION_CAUSES if c in amounts}
+    assert claimed == {c: v / MILLION for c, v in expected.items()}
+    for row in truth["attribution"]:
+        if row["cause"] in CONVENTION_CAUSES:
+            assert row["confidence"] == truth["ledger"]["convention_confidence"]
+            assert row["variance_class"] == "field_interpretation_gap"
+
+    total = paths["forecast"] + sum(amounts.values(), Decimal(0))
+    assert total == paths["billed"]
+    provider = ("rounding", "minimum_charge", "account_discount", "unexplained_residual")
+    steps = sum((v for c, v in amounts.items() if c not in provider), Decimal(0))
+    assert paths["forecast"] + steps == paths["recomputed"]
+    assert truth["checks"]["equals_billed"] and truth["checks"]["waterfall_reaches_recomputed"]
+    assert truth["checks"]["other_parser_mistake"] == "0"
+
+
+@pytest.mark.parametrize("seed", [42, 7])
+def test_default_convention_splits_the_old_cached_tokens_cause_exactly(
+    seed: int, request: pytest.FixtureRequest
+) -> None:
+    """The default demo's old cached_tokens_priced_as_input (the ledgered attempts minus the
+    aligned ledger's input and output, at verified rates) is now rate_missing_from_sheet +
+    cached_tokens_priced_as_input + cache_writes_priced_as_input, to the last digit."""
+    demo = request.getfixturevalue("demo" if seed == 42 else "demo7")
+    catalog = _catalog(demo.landing)
+    canonical = _canonical(demo.landing)
+    old = Decimal(0)
+    for r in _ledger_rows(demo.landing):
+        if not _aligned(r["bucket_start"]):
+            continue
+        price = catalog[r["model"]]
+        q = canonical[(r["bucket_start"], r["tenant"], r["model"])]
+        correct = (
+            q["B"] * price["input"]
+            + q["R"] * price["cache_read"]
+            + q["W"] * price.get("cache_write", 0)
+            + q["O"] * price["output"]
+        )
+        as_input = (
+            int(r["input_tokens"]) * price["input"] + int(r["output_tokens"]) * price["output"]
+        )
+        old += (correct - as_input) / MILLION
+    amounts = _amounts(demo.truth)
+    split = (
+        amounts["rate_missing_from_sheet"]
+        + amounts["cached_tokens_priced_as_input"]
+        + amounts["cache_writes_priced_as_input"]
+    )
+    assert split == old == OLD_CACHED_TOKENS_PRICED_AS_INPUT[seed]
+    assert {c for c in CONVENTION_CAUSES if c in amounts} == {
+        "cached_tokens_priced_as_input",
+        "cache_writes_priced_as_input",
+    }
+    assert demo.truth["ledger"]["convention_confidence"] == "inferred"
+
+
+def test_a_convention_changes_only_the_ledger_and_the_rate_sheet(
+    convention_demos: dict[str, Demo], tmp_path: Path
+) -> None:
+    options = CONVENTION_WORLDS["excl_reads_twice"]
+    plain = _make(tmp_path / "plain", seed=options["seed"], attempts=4000)
+    before = _digest(plain.landing)
+    after = _digest(convention_demos["excl_reads_twice"].landing)
+    assert set(before) == set(after)
+    assert {path for path in before if before[path] != after[path]} == {
+        "usage_ledger/llm_usage_hourly.csv",
+        "usage_ledger/llm_usage_hourly.sidecar.json",
+        "pricing/rate_sheet.csv",
+    }
+
+
+def test_a_bad_convention_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="input_tokens"):
+        write_demo(tmp_path, ledger_convention="input_tokens=includes_everything")
+    with pytest.raises(ValueError, match="COLUMN=VALUE"):
+        write_demo(tmp_path, ledger_convention="tokens=reads")
+
+
 def test_capture_gaps_and_boundary_from_joined_streams(demo: Demo) -> None:
     """Join gateway rows to app attempts on the request id and price the gaps."""
     catalog = _catalog(demo.landing)
@@ -549,7 +900,9 @@ def test_attribution_closes_exactly(which: str, request: pytest.FixtureRequest) 
     steps = (
         "timezone_shift",
         "stale_rate",
+        "rate_missing_from_sheet",
         "cached_tokens_priced_as_input",
+        "cache_writes_priced_as_input",
         "retry_amplification",
         "stream_after_disconnect",
         "untracked_job",
@@ -557,7 +910,8 @@ def test_attribution_closes_exactly(which: str, request: pytest.FixtureRequest) 
     )
     assert paths["forecast"] + sum(amounts[c] for c in steps) == paths["recomputed"]
     assert amounts["account_discount"] < 0 < amounts["retry_amplification"]
-    assert amounts["cached_tokens_priced_as_input"] < 0
+    assert amounts["cached_tokens_priced_as_input"] < 0 < amounts["rate_missing_from_sheet"]
+    assert amounts["cache_writes_priced_as_input"] > 0
     group = Decimal(truth["injected"]["group_ratio"])
     assert amounts["account_discount"] == (group - 1) * paths["recomputed"]
 

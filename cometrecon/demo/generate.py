@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import gzip
 import shutil
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -46,7 +47,13 @@ from cometrecon.demo.static_writers import (
     write_incident,
     write_pricing,
 )
-from cometrecon.demo.world import MS_PER_HOUR, SCENARIO_NAMES, World, build_world
+from cometrecon.demo.world import (
+    MS_PER_HOUR,
+    SCENARIO_NAMES,
+    LedgerConvention,
+    World,
+    build_world,
+)
 
 BATCH_SEQ0 = 9_000_000_000  # gateway sequence numbers of the untracked job
 CHUNK_REQUESTS = 40_000  # logical requests generated at once (bounds memory at any rate)
@@ -129,6 +136,9 @@ def write_demo(
     *,
     start: datetime | None = None,
     days: int | None = None,
+    ledger_convention: LedgerConvention | Mapping[str, str] | str | None = None,
+    declare_convention: bool = False,
+    sheet_prices_cache_reads: bool = False,
 ) -> DemoSummary:
     """Write `out_dir/landing/<stream>/...` and `out_dir/ground_truth.json`.
 
@@ -136,13 +146,25 @@ def write_demo(
     checklist's example incident (12,450 logical requests in the window); `attempts=N`
     writes about N app attempts, spread over more hours when N is large. An existing
     `out_dir/landing` is replaced.
+
+    `ledger_convention` says what each ledger column holds (a `LedgerConvention`, a
+    mapping or `input_tokens=excludes_cache,...`; columns not named keep the demo's
+    default), `declare_convention` writes it into the ledger's sidecar, and
+    `sheet_prices_cache_reads` adds an `input_cache_read` row per model to the rate sheet
+    at the verified rate. None of them changes any other file or random draw.
     """
+    convention = LedgerConvention.coerce(ledger_convention)
     out_dir = Path(out_dir)
     landing = out_dir / "landing"
     if landing.exists():
         shutil.rmtree(landing)
     landing.mkdir(parents=True)
-    world = build_world(seed, attempts, start, days)
+    world = replace(
+        build_world(seed, attempts, start, days),
+        ledger_convention=convention,
+        convention_declared=declare_convention,
+        sheet_prices_cache_reads=sheet_prices_cache_reads,
+    )
     quota_table = QuotaTable.build(world.group_ratio)
     traffic_rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     batch_rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -18,6 +19,7 @@ import polars as pl
 
 from cometrecon.demo.billing_writer import FocusRow
 from cometrecon.demo.jsontext import decimal_text
+from cometrecon.demo.ledger import ANTHROPIC_MODELS, LEDGER_COLUMNS
 from cometrecon.demo.quota import TOKENS_PER_MILLION, exact_quota, list_cost, usd_from_quota
 from cometrecon.demo.static_writers import sheet_rates, utc_text
 from cometrecon.demo.world import (
@@ -40,6 +42,8 @@ from cometrecon.demo.world import (
     SYSTEM_PROMPT,
     TINY_MODEL,
     TOKEN_NAMES,
+    LedgerConvention,
+    ModelSpec,
     World,
 )
 
@@ -53,7 +57,19 @@ CATEGORIES = (
     "billed_in_window",
     "billed_in_window_minimum",
 )
-STATS = ("base", "cache_read", "cache_write", "output", "rows", "quota", "cached_rows")
+STATS = (
+    "base",
+    "cache_read",
+    "cache_write",
+    "output",
+    "rows",
+    "quota",
+    "cached_rows",
+    "reasoning",
+    "read_rows",
+    "write_rows",
+    "reasoning_rows",
+)
 COUNTS = (
     "app_attempts_sent_in_window",
     "app_ok_attempts_sent_in_window",
@@ -119,6 +135,12 @@ class GroundTruthAccumulator:
             "billed_in_window_minimum": billable & billed_in & pl.col("is_minimum"),
         }
         has_cache = (pl.col("cache_read") > 0) | (pl.col("cache_write") > 0)
+        # the reasoning part of the output as the response reports it (none for anthropic)
+        reasoning = (
+            pl.when(pl.col("model").cast(pl.Int64).is_in(ANTHROPIC_MODELS))
+            .then(0)
+            .otherwise(pl.col("reasoning"))
+        )
         aggregations: list[pl.Expr] = []
         for category, mask in masks.items():
             aggregations += [
@@ -129,6 +151,16 @@ class GroundTruthAccumulator:
                 mask.sum().cast(pl.Int64).alias(f"{category}|rows"),
                 pl.col("quota").filter(mask).sum().alias(f"{category}|quota"),
                 (mask & has_cache).sum().cast(pl.Int64).alias(f"{category}|cached_rows"),
+                reasoning.filter(mask).sum().alias(f"{category}|reasoning"),
+                (mask & (pl.col("cache_read") > 0))
+                .sum()
+                .cast(pl.Int64)
+                .alias(f"{category}|read_rows"),
+                (mask & (pl.col("cache_write") > 0))
+                .sum()
+                .cast(pl.Int64)
+                .alias(f"{category}|write_rows"),
+                (mask & (reasoning > 0)).sum().cast(pl.Int64).alias(f"{category}|reasoning_rows"),
             ]
         by_model = frame.group_by(model=pl.col("model").cast(pl.Int64)).agg(aggregations)
         for row in by_model.iter_rows(named=True):
@@ -198,6 +230,152 @@ def _row(
     }
 
 
+# Ledger column → the billable dimension the forecast prices it as.
+COLUMN_DIMENSION = {
+    "input_tokens": "input",
+    "cached_tokens": "input_cache_read",
+    "output_tokens": "output",
+    "request_count": "request",
+}
+# Canonical ledger quantities checked against the accumulator's ledgered attempts.
+CANONICAL_CHECKED = ("B", "R", "W", "O", "Z", "N")
+CANONICAL_STATS = ("base", "cache_read", "cache_write", "output", "reasoning", "rows")
+CONVENTION_SEMANTICS = {
+    "input_tokens": {
+        "excludes_cache": "prompt tokens outside any cache",
+        "includes_cache_reads": "prompt tokens incl. cache reads, excl. cache writes",
+        "includes_cache_writes": "prompt tokens incl. cache writes, excl. cache reads",
+        "includes_cache_reads_and_writes": "all prompt tokens incl. cache reads and cache writes",
+    },
+    "cached_tokens": {
+        "reads": "cache reads",
+        "reads_and_writes": "cache reads plus cache writes",
+        "absent": "empty (null)",
+    },
+    "output_tokens": {
+        "reasoning_once": "completion incl. reasoning/thoughts",
+        "reasoning_twice": "completion incl. reasoning/thoughts, plus the reasoning again",
+        "reasoning_omitted": "completion without reasoning/thoughts",
+    },
+    "request_count": {
+        "logical_requests": "ledgered (final successful) requests",
+        "attempts": "every app attempt of the tenant and model sent in the bucket",
+    },
+}
+
+
+def money(dimension: str, quantity: int, rate: Decimal) -> Decimal:
+    """USD of a quantity: token rates are per 1M tokens, request rates per request."""
+    if dimension == "request":
+        return quantity * rate
+    return quantity * rate / TOKENS_PER_MILLION
+
+
+def verified_rate(
+    spec: ModelSpec, dimension: str, sheet: dict[tuple[str, str], Decimal]
+) -> Decimal:
+    """The captured catalog's rate for a dimension; where it has none, the sheet's; else 0.
+
+    The catalog lists input, output and cache read for every model, cache write only where
+    the model has one, and no per-request price.
+    """
+    catalog = {
+        "input": spec.input_price,
+        "input_cache_read": spec.cache_read_price,
+        "output": spec.output_price,
+    }
+    if spec.cache_creation_ratio:
+        catalog["input_cache_write"] = spec.cache_write_price
+    if dimension in catalog:
+        return catalog[dimension]
+    return sheet.get((spec.label, dimension), Decimal(0))
+
+
+def convention_causes(convention: LedgerConvention) -> list[str]:
+    """The field-interpretation causes the convention claims (docs/attribution.md's table)."""
+    causes: list[str] = []
+    a, b = convention.input_includes_reads, convention.input_includes_writes
+    c_r, c_w = convention.cached_holds_reads, convention.cached_holds_writes
+    if a:
+        causes.append("cached_tokens_priced_as_input")
+    elif not c_r:
+        causes.append("cache_reads_omitted")
+    if b:
+        causes.append("cache_writes_priced_as_input")
+    elif c_w:
+        causes.append("cache_writes_priced_as_cache_reads")
+    else:
+        causes.append("cache_writes_omitted")
+    if convention.reasoning_factor == 1:
+        causes.append("reasoning_tokens_double_counted")
+    elif convention.reasoning_factor == -1:
+        causes.append("reasoning_tokens_omitted")
+    if convention.counts_attempts:
+        causes.append("attempts_counted_as_requests")
+    return causes
+
+
+def bucket_causes(
+    convention: LedgerConvention,
+    spec: ModelSpec,
+    sheet: dict[tuple[str, str], Decimal],
+    row: dict[str, Any],
+) -> dict[str, Decimal]:
+    """One aligned bucket's convention causes at the label's verified rates."""
+    rate = {d: verified_rate(spec, d, sheet) for d in ("input", "input_cache_read", "output")}
+    rate_in, rate_cr, rate_out = rate["input"], rate["input_cache_read"], rate["output"]
+    rate_cw = verified_rate(spec, "input_cache_write", sheet)
+    rate_req = verified_rate(spec, "request", sheet)
+    reads, writes, reasoning = int(row["R"]), int(row["W"]), int(row["Z"])
+    c_r, c_w = int(convention.cached_holds_reads), int(convention.cached_holds_writes)
+    amounts = {
+        "cached_tokens_priced_as_input": reads * (rate_cr - rate_in - c_r * rate_cr),
+        "cache_reads_omitted": reads * rate_cr,
+        "cache_writes_priced_as_input": writes * (rate_cw - rate_in - c_w * rate_cr),
+        "cache_writes_priced_as_cache_reads": writes * (rate_cw - rate_cr),
+        "cache_writes_omitted": writes * rate_cw,
+        "reasoning_tokens_double_counted": -reasoning * rate_out,
+        "reasoning_tokens_omitted": reasoning * rate_out,
+    }
+    found = {
+        cause: amounts[cause] / TOKENS_PER_MILLION
+        for cause in convention_causes(convention)
+        if cause in amounts
+    }
+    if convention.counts_attempts:
+        found["attempts_counted_as_requests"] = (int(row["N"]) - int(row["A"])) * rate_req
+    return found
+
+
+def check_ledger_row(convention: LedgerConvention, row: dict[str, Any]) -> None:
+    """The written columns are what the convention predicts from the canonical sums."""
+    b, r, w, o, z = (int(row[c]) for c in ("B", "R", "W", "O", "Z"))
+    predicted = {
+        "input_tokens": b
+        + r * convention.input_includes_reads
+        + w * convention.input_includes_writes,
+        "cached_tokens": None
+        if convention.cached_tokens == "absent"
+        else r * convention.cached_holds_reads + w * convention.cached_holds_writes,
+        "output_tokens": o + convention.reasoning_factor * z,
+        "request_count": int(row["A"]) if convention.counts_attempts else int(row["N"]),
+    }
+    actual = {column: row[column] for column in LEDGER_COLUMNS}
+    if actual != predicted:
+        raise RuntimeError(f"ledger row {actual} is not the convention's {predicted}")
+
+
+def _convention_evidence(cause: str, ledgered: list[list[int]], surplus_attempts: int) -> int:
+    """Ledgered attempts in the window that carry the quantity a cause reprices."""
+    if cause in ("cached_tokens_priced_as_input", "cache_reads_omitted"):
+        return _column(ledgered, "read_rows")
+    if cause.startswith("cache_writes_"):
+        return _column(ledgered, "write_rows")
+    if cause.startswith("reasoning_tokens_"):
+        return _column(ledgered, "reasoning_rows")
+    return surplus_attempts  # attempts_counted_as_requests: app attempts beyond the ledgered
+
+
 def compute(
     world: World,
     acc: GroundTruthAccumulator,
@@ -209,52 +387,79 @@ def compute(
     sheet = sheet_rates(world)
     naive_start = incident.start.strftime("%Y-%m-%d %H:%M:%S")
     naive_end = incident.end.strftime("%Y-%m-%d %H:%M:%S")
+    convention = world.ledger_convention
+    convention_confidence = "verified" if world.convention_declared else "inferred"
     with localcontext() as context:
         context.prec = 80
 
-        # 1. forecast: ledger as read × sheet rates; 2. timezone shift to true UTC buckets.
-        forecast = aligned_sheet = stale = aligned_verified = Decimal(0)
+        # 1. forecast: every ledger column as read at the sheet's rate for its dimension
+        # (0 where the sheet has none); 2. timezone shift to true UTC buckets; 3. stale
+        # rates (dimensions the sheet prices) and rates missing from the sheet (the rest).
+        forecast = aligned_sheet = stale = missing = aligned_verified = Decimal(0)
         as_read_rows: set[tuple[int, int, int]] = set()
         aligned_rows: set[tuple[int, int, int]] = set()
-        stale_rows = 0
-        aligned_totals = [[0, 0, 0, 0] for _ in MODELS]
+        stale_rows = missing_rows = 0
+        convention_amounts = dict.fromkeys(convention_causes(convention), Decimal(0))
+        aligned_canonical = [[0] * len(CANONICAL_CHECKED) for _ in MODELS]
+        surplus_attempts = 0
         for r in ledger.iter_rows(named=True):
             spec = MODELS[int(r["model"])]
             key = (int(r["utc_hour"]), int(r["tenant"]), int(r["model"]))
-            tokens_in, tokens_out = int(r["input_tokens"]), int(r["output_tokens"])
-            sheet_in, sheet_out = sheet[(spec.label, "input")], sheet[(spec.label, "output")]
-            at_sheet = (tokens_in * sheet_in + tokens_out * sheet_out) / TOKENS_PER_MILLION
+            check_ledger_row(convention, r)
+            quantities = {
+                dimension: int(r[column] or 0)  # a null column counts 0
+                for column, dimension in COLUMN_DIMENSION.items()
+            }
+            at_sheet = sum(
+                (
+                    money(dimension, q, sheet.get((spec.label, dimension), Decimal(0)))
+                    for dimension, q in quantities.items()
+                ),
+                Decimal(0),
+            )
             if naive_start <= str(r["bucket_start"]) < naive_end:
                 forecast += at_sheet
                 as_read_rows.add(key)
-            if incident.start_ms <= key[0] * 3_600_000 < incident.end_ms:
-                aligned_rows.add(key)
-                aligned_sheet += at_sheet
-                stale += (
-                    tokens_in * (spec.input_price - sheet_in)
-                    + tokens_out * (spec.output_price - sheet_out)
-                ) / TOKENS_PER_MILLION
-                aligned_verified += (
-                    tokens_in * spec.input_price + tokens_out * spec.output_price
-                ) / TOKENS_PER_MILLION
-                if spec.label == world.stale_model:
-                    stale_rows += 1
-                totals = aligned_totals[key[2]]
-                totals[0] += tokens_in
-                totals[1] += int(r["cached_tokens"])
-                totals[2] += tokens_out
-                totals[3] += int(r["request_count"])
+            if not incident.start_ms <= key[0] * 3_600_000 < incident.end_ms:
+                continue
+            aligned_rows.add(key)
+            aligned_sheet += at_sheet
+            unpriced = False
+            for dimension, q in quantities.items():
+                verified = verified_rate(spec, dimension, sheet)
+                aligned_verified += money(dimension, q, verified)
+                if (spec.label, dimension) in sheet:
+                    stale += money(dimension, q, verified - sheet[(spec.label, dimension)])
+                else:
+                    missing += money(dimension, q, verified)
+                    unpriced = unpriced or (q != 0 and verified != 0)
+            missing_rows += unpriced
+            if spec.label == world.stale_model:
+                stale_rows += 1
+            for cause, amount in bucket_causes(convention, spec, sheet, r).items():
+                convention_amounts[cause] += amount
+            surplus_attempts += int(r["A"]) - int(r["N"])
+            totals = aligned_canonical[key[2]]
+            for i, name in enumerate(CANONICAL_CHECKED):
+                totals[i] += int(r[name])
         timezone_shift = aligned_sheet - forecast
+        if forecast + timezone_shift + stale + missing != aligned_verified:
+            raise RuntimeError("steps 1 to 3 do not reach the aligned ledger at verified rates")
 
         ledgered = acc.sums["ledgered_in_window"]
         for model, s in enumerate(ledgered):
-            expected = [s[0] + s[1] + s[2], s[1], s[3], s[4]]
-            if aligned_totals[model] != expected:
+            expected = [s[STATS.index(stat)] for stat in CANONICAL_STATS]
+            if aligned_canonical[model] != expected:
                 raise RuntimeError(f"ledger rows disagree with ledgered attempts for {model}")
 
-        # 4. field interpretation: correct semantics at verified rates.
+        # 4. field interpretation: the ledgered attempts at verified rates against the
+        # aligned ledger at verified rates, explained by the convention's causes.
         correct = _cost(ledgered)
-        cached_as_input = correct - aligned_verified
+        other_parser_mistake = (
+            correct - aligned_verified - sum(convention_amounts.values(), Decimal(0))
+        )
+        if other_parser_mistake != 0:
+            raise RuntimeError(f"the convention's causes leave {other_parser_mistake} unexplained")
 
         # 5. capture gaps and the window boundary.
         retry = _cost(acc.sums["gap_retry_amplification"])
@@ -266,7 +471,8 @@ def compute(
             forecast
             + timezone_shift
             + stale
-            + cached_as_input
+            + missing
+            + sum(convention_amounts.values(), Decimal(0))
             + retry
             + stream_cut
             + untracked
@@ -316,12 +522,23 @@ def compute(
                 "verified",
             ),
             _row(
-                "field_interpretation_gap",
-                "cached_tokens_priced_as_input",
-                cached_as_input,
-                _column(ledgered, "cached_rows"),
-                "attempts",
-                "verified_from_response",
+                "pricing_source_mismatch",
+                "rate_missing_from_sheet",
+                missing,
+                missing_rows,
+                "ledger_rows",
+                "verified",
+            ),
+            *(
+                _row(
+                    "field_interpretation_gap",
+                    cause,
+                    amount,
+                    _convention_evidence(cause, ledgered, surplus_attempts),
+                    "attempts",
+                    convention_confidence,
+                )
+                for cause, amount in convention_amounts.items()
             ),
             _row(
                 "usage_capture_gap",
@@ -490,6 +707,8 @@ def compute(
             "forecast_plus_attribution": decimal_text(total),
             "equals_billed": total == billed,
             "waterfall_reaches_recomputed": running == recomputed,
+            "other_parser_mistake": decimal_text(other_parser_mistake),
+            "rate_sheet_prices_cache_reads": world.sheet_prices_cache_reads,
             "aligned_forecast_at_sheet_rates": decimal_text(aligned_sheet),
             "exact_unrounded_gateway_usd": decimal_text(exact_total / 500_000),
         },
@@ -530,10 +749,16 @@ def compute(
             "true_utc_offset": _offset_text(offset_minutes),
             "true_utc_offset_minutes": offset_minutes,
             "bucket_minutes": 60,
+            "convention": convention.as_dict(),
+            "convention_declared": world.convention_declared,
+            "convention_declared_in": (
+                "usage_ledger/llm_usage_hourly.sidecar.json" if world.convention_declared else None
+            ),
+            "convention_confidence": convention_confidence,
+            "rows": "one per true UTC hour x tenant x model holding a ledgered request",
             "semantics": {
-                "input_tokens": "all prompt tokens incl. cache reads and cache writes",
-                "cached_tokens": "cache reads",
-                "output_tokens": "completion incl. reasoning/thoughts",
+                column: CONVENTION_SEMANTICS[column][value]
+                for column, value in convention.as_dict().items()
             },
         },
         "rates": {"verified": verified_rates, "rate_sheet": sheet_by_model},

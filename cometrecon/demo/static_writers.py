@@ -296,11 +296,14 @@ def write_pricing(landing: Path, world: World) -> list[Path]:
 
 
 def sheet_rates(world: World) -> dict[tuple[str, str], Decimal]:
-    """The internal rate sheet: input and output only, one stale rate."""
+    """The internal rate sheet: input and output (and, when the world says so, cache reads
+    at the verified rate), one stale rate."""
     rates: dict[tuple[str, str], Decimal] = {}
     for m in MODELS:
         rates[(m.label, "input")] = m.input_price.normalize()
         rates[(m.label, "output")] = m.output_price.normalize()
+        if world.sheet_prices_cache_reads:
+            rates[(m.label, "input_cache_read")] = m.cache_read_price.normalize()
     rates[(world.stale_model, world.stale_dimension)] = world.stale_old_rate
     return rates
 

@@ -8,6 +8,7 @@ causes and their seed-drawn sizes, and the traffic span and rate.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -363,6 +364,111 @@ STALE_FACTORS = ("0.7", "0.75", "0.8", "0.85", "0.9")
 GROUP_RATIOS = ("0.75", "0.8", "0.85", "0.9")
 
 
+# The ledger's column conventions (docs/attribution.md, step 4): per column its candidates,
+# the first being the default on a tie.
+LEDGER_CONVENTIONS: dict[str, tuple[str, ...]] = {
+    "input_tokens": (
+        "excludes_cache",
+        "includes_cache_reads",
+        "includes_cache_writes",
+        "includes_cache_reads_and_writes",
+    ),
+    "cached_tokens": ("reads", "reads_and_writes", "absent"),
+    "output_tokens": ("reasoning_once", "reasoning_twice", "reasoning_omitted"),
+    "request_count": ("logical_requests", "attempts"),
+}
+
+
+@dataclass(frozen=True)
+class LedgerConvention:
+    """What each ledger column holds, in terms of the canonical quantities of the ledgered
+    (final successful) attempts of a bucket: B input outside caches, R cache reads, W cache
+    writes, O output incl. reasoning, Z its reasoning part, N their count, A every app
+    attempt of the bucket's tenant and label.
+
+    The demo's own ledger is the default: input B+R+W, cached R, output O, requests N.
+    """
+
+    input_tokens: str = "includes_cache_reads_and_writes"
+    cached_tokens: str = "reads"
+    output_tokens: str = "reasoning_once"
+    request_count: str = "logical_requests"
+
+    def __post_init__(self) -> None:
+        for column, candidates in LEDGER_CONVENTIONS.items():
+            value = getattr(self, column)
+            if value not in candidates:
+                raise ValueError(
+                    f"ledger convention {column}={value!r}: expected one of {', '.join(candidates)}"
+                )
+
+    @classmethod
+    def parse(cls, spec: str) -> LedgerConvention:
+        """`input_tokens=excludes_cache,output_tokens=reasoning_twice` (any subset; the
+        columns not named keep the default)."""
+        values: dict[str, str] = {}
+        for item in spec.split(","):
+            if not item.strip():
+                continue
+            column, sep, value = item.partition("=")
+            column, value = column.strip(), value.strip()
+            if not sep or column not in LEDGER_CONVENTIONS:
+                raise ValueError(
+                    f"ledger convention {item.strip()!r}: expected COLUMN=VALUE with COLUMN one "
+                    f"of {', '.join(LEDGER_CONVENTIONS)}"
+                )
+            if column in values:
+                raise ValueError(f"ledger convention names {column} twice")
+            values[column] = value
+        return cls(**values)
+
+    @classmethod
+    def coerce(cls, value: LedgerConvention | Mapping[str, str] | str | None) -> LedgerConvention:
+        if value is None:
+            return cls()
+        if isinstance(value, LedgerConvention):
+            return value
+        if isinstance(value, str):
+            return cls.parse(value)
+        unknown = set(value) - set(LEDGER_CONVENTIONS)
+        if unknown:
+            raise ValueError(f"ledger convention: unknown columns {sorted(unknown)}")
+        return cls(**dict(value))
+
+    def as_dict(self) -> dict[str, str]:
+        return {column: getattr(self, column) for column in LEDGER_CONVENTIONS}
+
+    # The flags of docs/attribution.md's cause table.
+    @property
+    def input_includes_reads(self) -> bool:  # a
+        return self.input_tokens in ("includes_cache_reads", "includes_cache_reads_and_writes")
+
+    @property
+    def input_includes_writes(self) -> bool:  # b
+        return self.input_tokens in ("includes_cache_writes", "includes_cache_reads_and_writes")
+
+    @property
+    def cached_holds_reads(self) -> bool:  # c_r
+        return self.cached_tokens in ("reads", "reads_and_writes")
+
+    @property
+    def cached_holds_writes(self) -> bool:  # c_w
+        return self.cached_tokens == "reads_and_writes"
+
+    @property
+    def reasoning_factor(self) -> int:  # d: +1 twice, 0 once, -1 omitted
+        return {"reasoning_once": 0, "reasoning_twice": 1, "reasoning_omitted": -1}[
+            self.output_tokens
+        ]
+
+    @property
+    def counts_attempts(self) -> bool:
+        return self.request_count == "attempts"
+
+
+DEFAULT_LEDGER_CONVENTION = LedgerConvention()
+
+
 @dataclass(frozen=True)
 class World:
     """The scenario for one seed: fixed facts plus every seed-drawn parameter."""
@@ -388,6 +494,12 @@ class World:
     batch_requests: int
     api_keys: dict[str, str] = field(default_factory=dict)
     queue_replays: int = 0  # window requests resent with an earlier request's body
+    # How the ledger is written (none of these changes a random draw): its column
+    # conventions, whether its sidecar declares them, whether the rate sheet prices cache
+    # reads (`input_cache_read` at the verified rate).
+    ledger_convention: LedgerConvention = DEFAULT_LEDGER_CONVENTION
+    convention_declared: bool = False
+    sheet_prices_cache_reads: bool = False
 
     @property
     def change_at_ms(self) -> int:

@@ -78,6 +78,9 @@ class IncidentEvidence:
     usage_checks: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     remediation: list[dict[str, Any]] = field(default_factory=list)
+    # requested labels the gateway billed as another label, and what the ledger's columns hold
+    label_substitutions: list[dict[str, Any]] = field(default_factory=list)
+    ledger_conventions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def variance_usd(self) -> Decimal:
@@ -338,8 +341,21 @@ def load_evidence(db_path: Path, incident_id: str) -> IncidentEvidence:
                 ("usage_checks", "fct_usage_validation", "check_order"),
                 ("timeline", "fct_incident_timeline", "event_order"),
                 ("remediation", "fct_remediation_plan", "item_order"),
+                (
+                    "label_substitutions",
+                    "fct_label_substitutions",
+                    "requested_label, billed_label",
+                ),
             )
         }
+        review["ledger_conventions"] = _rows(
+            con,
+            "select ledger_source, service_label, ledger_column, convention, confidence, "
+            "buckets_compared, buckets_exact, is_tie, tied_conventions "
+            "from marts.fct_ledger_conventions "
+            "order by ledger_source, service_label, ledger_column",
+            [],
+        )
         quarantined = con.execute(
             "select count(*) from staging.stg_ingest__quarantined_rows where is_current_version"
         ).fetchall()[0][0]

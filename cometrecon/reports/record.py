@@ -124,6 +124,29 @@ def build_record(
             }
             for a in evidence.attribution
         ],
+        "ledger_conventions": [
+            {
+                "ledger_source": c["ledger_source"],
+                "service_label": c["service_label"],
+                "ledger_column": c["ledger_column"],
+                "convention": c["convention"],
+                "confidence": c["confidence"],
+                "buckets_compared": c["buckets_compared"],
+                "buckets_exact": c["buckets_exact"],
+                "is_tie": c["is_tie"],
+            }
+            for c in evidence.ledger_conventions
+        ],
+        "label_substitutions": [
+            {
+                "requested_label": s["requested_label"],
+                "billed_label": s["billed_label"],
+                "attempts": s["attempts"],
+                "ledgered_attempts": s["ledgered_attempts"],
+                "cost_usd": s["cost_usd"],
+            }
+            for s in evidence.label_substitutions
+        ],
         "computation_paths": [
             {"path": name, "amount_usd": amount} for name, amount in evidence.paths.items()
         ],

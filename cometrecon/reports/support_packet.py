@@ -28,8 +28,23 @@ def exact_question(evidence: IncidentEvidence) -> str:
             f"what the billing lines not matched by per-request logs are for ({usd(amounts['unexplained_residual'])} "
             "between the per-request log total and the billed total)"
         )
+    credits = [a for a in evidence.attribution if a.cause == "credit_or_refund" and a.amount_usd]
+    if credits and credits[0].confidence != "verified":
+        asks.append(
+            f"what the credit lines in the window are for ({usd(credits[0].amount_usd)}), since the "
+            "gateway's refund records do not add up to them"
+        )
     if "unpriced_usage" in amounts:
         asks.append("which rates applied to requests whose log entries carry no ratios")
+    substitutions = [
+        f"`{s['requested_label']}` as `{s['billed_label']}`" for s in evidence.label_substitutions
+    ]
+    if substitutions:
+        asks.append(
+            "why requests for "
+            + ", ".join(substitutions)
+            + " were billed under another label, at that label's price"
+        )
     if not asks:
         return "No provider-side question remains: the variance is explained by our own evidence."
     return "Could you confirm " + "; and ".join(asks) + "?"
@@ -59,6 +74,12 @@ def support_packet(evidence: IncidentEvidence) -> str:
         "",
         "## Affected service or model labels",
         *[f"- `{label['service_label']}`" for label in evidence.service_labels],
+        *[
+            f"- requested `{s['requested_label']}`, billed as `{s['billed_label']}`: "
+            f"{s['attempts']:,} attempts ({s['ledgered_attempts']:,} in the usage ledger), "
+            f"{usd(s['cost_usd'] or Decimal(0))} at the billed label's rates"
+            for s in evidence.label_substitutions
+        ],
         "",
         "## Request IDs or charge-line IDs",
         f"Charge lines in the window: {len(billing)} (invoice {', '.join(sorted(set(charge_ids))[:MAX_IDS])}).",

@@ -439,8 +439,8 @@ credit_match as (
         incidents.incident_id,
         coalesce(credits.credit_lines, 0) as credit_lines,
         coalesce(refunds.refunded, 0) as refunded,
-        coalesce(refunds.refund_rows, 0) > 0
-        and abs(coalesce(credits.credit_lines, 0) + coalesce(refunds.refunded, 0)) <= 0.01
+        -- (no credit and no refund match too: there is nothing to confirm)
+        abs(coalesce(credits.credit_lines, 0) + coalesce(refunds.refunded, 0)) <= 0.01
             as do_refunds_match_credits
     from incidents
     left join (

@@ -206,7 +206,7 @@ final as (
         fits.buckets_compared,
         fits.buckets_exact,
         chosen.buckets_with_attempts,
-        chosen.tied_candidates > 1 and chosen.declared_convention is null as is_tie,
+        chosen.tied_candidates > 1 and chosen.confidence = 'inferred' as is_tie,
         chosen.tied_conventions,
         coalesce(kept.counts_cache_reads, 0) as counts_cache_reads,
         coalesce(kept.counts_cache_writes, 0) as counts_cache_writes,
