@@ -279,9 +279,10 @@ def assert_attribution_matches(base: Path, worlds: list[World]) -> None:
 
 
 @settings(
-    max_examples=3,
+    # more examples, drawn afresh, for an exploration run outside `make test`
+    max_examples=int(os.environ.get("ATTRIBUTION_WORLDS_EXAMPLES", "3")),
     deadline=None,
-    derandomize=True,
+    derandomize="ATTRIBUTION_WORLDS_FRESH" not in os.environ,
     database=None,
     phases=[Phase.explicit, Phase.generate],  # no shrinking: each example is a pipeline run
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
