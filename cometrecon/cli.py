@@ -82,12 +82,12 @@ def _validate_and_report(
     from cometrecon.reports import write_all_incidents, write_incident_outputs
 
     gate = _validate(db_path, reports_dir, reuse=reuse_gate)
-    written = (
-        {incident_id: write_incident_outputs(db_path, incident_id, reports_dir, gate)}
-        if incident_id
-        else write_all_incidents(db_path, reports_dir, gate)
-    )
-    if not written:
+    failed: dict[str, str] = {}
+    if incident_id:
+        written = {incident_id: write_incident_outputs(db_path, incident_id, reports_dir, gate)}
+    else:
+        written, failed = write_all_incidents(db_path, reports_dir, gate)
+    if not written and not failed:
         print(
             "no incident definitions landed: no reports written (add a YAML file under incidents/)"
         )
@@ -97,6 +97,10 @@ def _validate_and_report(
         print(f"reports for {incident}:{state}")
         for path in paths:
             print(f"  {path}")
+    for incident, reason in failed.items():
+        print(f"cometrecon: no outputs for incident {incident!r}: {reason}", file=sys.stderr)
+    if failed:
+        return EXIT_FAILED
     if not gate.passed:
         print(
             f"cometrecon: validation failed; blocked incidents: {', '.join(blocked) or 'none'} "

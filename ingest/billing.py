@@ -72,7 +72,11 @@ _FOCUS_CHECKS = (
 
 
 def focus_table(extension_columns: tuple[str, ...] = ()) -> StreamTable:
-    pairs = ", ".join(f'{sql_quote(c)}, r."{c}"' for c in extension_columns)
+    # a header is data, never SQL: its text is read as a string literal (an identifier
+    # built from it could close its quotes and inject a query)
+    pairs = ", ".join(
+        f"{sql_quote(c)}, struct_extract(r, {sql_quote(c)})" for c in extension_columns
+    )
     extensions = f"json_object({pairs})" if pairs else "null"
     return StreamTable(
         content_keys=CREDENTIAL_KEYS,
@@ -80,6 +84,7 @@ def focus_table(extension_columns: tuple[str, ...] = ()) -> StreamTable:
         description="One row per FOCUS 1.2 charge line.",
         fields=(*_FOCUS_FIELDS, Field("extensions_json", "json", source=extensions)),
         record_checks=_FOCUS_CHECKS,
+        extra_keys=extension_columns,
     )
 
 

@@ -28,6 +28,12 @@ def sql_quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def quote_identifier(name: str) -> str:
+    """A column name from input (a CSV header, a JSON key) as a SQL identifier: quoted,
+    its own quotes doubled, so no name can end the identifier and inject SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 @dataclass(frozen=True)
 class Field:
     """One landed column.
@@ -70,7 +76,7 @@ class Field:
             return self.source
         assert self.path is not None, self.name
         alias, _, path = self.path.rpartition(":")
-        value = (alias or "r") + "." + ".".join(f'"{part}"' for part in path.split("."))
+        value = (alias or "r") + "." + ".".join(quote_identifier(part) for part in path.split("."))
         return self.path_transform.replace("{value}", value) if self.path_transform else value
 
     def typed_expression(self, raw: str) -> str:
@@ -164,8 +170,15 @@ class StreamTable:
     """Redact keys, tokens and e-mail addresses in every text and JSON column. The two
     high-volume streams turn this off and redact their free-text columns explicitly."""
 
+    extra_keys: tuple[str, ...] = ()
+    """Top-level keys read as text that only the input names (FOCUS `x_*` extension
+    columns): read with struct_extract and a string literal, never as an identifier."""
+
     def structure(self, alias: str = "") -> dict[str, object]:
         tree: dict[str, object] = {}
+        if not alias:
+            for key in self.extra_keys:
+                tree.setdefault(key, "VARCHAR")
         for f in self.fields:
             if f.path is None:
                 continue

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,12 +40,32 @@ def _write_json(path: Path, record: dict[str, Any]) -> None:
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+SAFE_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def incident_folder(reports_dir: Path, incident_id: str) -> Path:
+    """The folder of an incident's outputs, always inside `reports_dir`: an id that is a
+    plain name is used as it is; any other (a path, `..`, a NUL, an overlong or non-ASCII
+    id) becomes a plain name with a hash of the id, so two ids never share a folder."""
+    if SAFE_FOLDER_NAME.fullmatch(incident_id) and ".." not in incident_id:
+        name = incident_id
+    else:
+        readable = re.sub(r"[^A-Za-z0-9._-]+", "_", incident_id).strip("._-")[:60] or "incident"
+        digest = hashlib.sha256(incident_id.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        name = f"{readable}-{digest}"
+    root = reports_dir.resolve()
+    folder = (root / name).resolve()
+    if folder.parent != root:
+        raise ValueError(f"incident folder {folder} is not inside {root}")
+    return folder
+
+
 def write_blocked_record(incident_id: str, reports_dir: Path, gate: GateResult) -> list[Path]:
     """Write only the record, saying `blocked_by_validation`; remove older outputs."""
     run_id = f"rec_{incident_id}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     record = blocked_record(incident_id, run_id, incident_validation(gate, incident_id))
     validate_record(record)
-    out = reports_dir / incident_id
+    out = incident_folder(reports_dir, incident_id)
     out.mkdir(parents=True, exist_ok=True)
     for name in OUTPUT_NAMES[1:]:
         (out / name).unlink(missing_ok=True)
@@ -63,7 +85,7 @@ def write_incident_outputs(
     )
     record = build_record(evidence, run_id, incident_validation(gate, incident_id))
     validate_record(record)
-    out = reports_dir / incident_id
+    out = incident_folder(reports_dir, incident_id)
     out.mkdir(parents=True, exist_ok=True)
     contents = {
         "reconciliation_record.json": json.dumps(record, indent=2, ensure_ascii=False) + "\n",
@@ -81,8 +103,14 @@ def write_incident_outputs(
 
 def write_all_incidents(
     db_path: Path, reports_dir: Path, gate: GateResult
-) -> dict[str, list[Path]]:
-    return {
-        incident: write_incident_outputs(db_path, incident, reports_dir, gate)
-        for incident in incident_ids(db_path)
-    }
+) -> tuple[dict[str, list[Path]], dict[str, str]]:
+    """Every incident's outputs, each on its own: one that fails is named with its reason
+    (second dict) and the others still get theirs."""
+    written: dict[str, list[Path]] = {}
+    failed: dict[str, str] = {}
+    for incident in incident_ids(db_path):
+        try:
+            written[incident] = write_incident_outputs(db_path, incident, reports_dir, gate)
+        except Exception as error:  # one incident's failure never stops the others
+            failed[incident] = f"{type(error).__name__}: {error}"
+    return written, failed
