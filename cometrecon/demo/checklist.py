@@ -276,8 +276,9 @@ class ChecklistAccumulator:
             attempt = json.loads(line)
             fmt = attempt["api_format"]
             endpoint = attempt["endpoint"]
-            if not any(p.search(endpoint.split("?")[0]) for p in patterns):
-                found.add(("endpoint_path", endpoint))
+            path = endpoint.split("?")[0]  # a query string is not part of the path
+            if not any(p.search(path) for p in patterns):
+                found.add(("endpoint_path", path))
             for header in (h.lower() for h in attempt["request_headers"]):
                 if header in AUTH_HEADER_NAMES and header not in documented_auth.get(fmt, set()):
                     found.add(("auth_header", f"{fmt}: {header}"))

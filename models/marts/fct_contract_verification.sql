@@ -94,15 +94,17 @@ documented_paths as (
 
 ),
 
+-- the paths the application called, query strings left out: `?alt=sse` is the same path,
+-- and a query string can carry a credential (`?key=...`) that must not be shown
 observed_paths as (
 
     select
         incident_id,
-        endpoint as observed_path,
+        split_part(endpoint, '?', 1) as observed_path,
         split_part(endpoint, '?', 1) as path_only,
         count(*) as attempts
     from app_attempts
-    group by all
+    group by incident_id, split_part(endpoint, '?', 1)
 
 ),
 
