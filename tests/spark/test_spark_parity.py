@@ -25,10 +25,14 @@ PUBLIC_MARTS = {
     "fct_computation_paths",
     "fct_contract_verification",
     "fct_incident_timeline",
+    "fct_label_substitutions",
+    "fct_ledger_conventions",
     "fct_remediation_plan",
     "fct_usage_validation",
     "fct_variance_attribution",
 }
+# the demo bills every request under the label it requested: compared, but with no rows
+EMPTY_ON_THE_DEMO = {"fct_label_substitutions"}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +66,8 @@ def test_every_public_mart_is_identical_on_spark(spark_check: dict[str, Any]) ->
         assert item["identical"], item
         assert item["problems"] == [], name
         assert item["only_in_duckdb"] == item["only_in_spark"] == 0, name
-        assert item["duckdb_rows"] == item["spark_rows"] > 0, name
+        assert item["duckdb_rows"] == item["spark_rows"], name
+        assert item["duckdb_rows"] > 0 or name in EMPTY_ON_THE_DEMO, name
     assert f"spark parity: {len(PUBLIC_MARTS)} of {len(PUBLIC_MARTS)} public marts identical" in (
         completed.stdout
     )
