@@ -296,6 +296,7 @@ def run_nightly(
     from cometrecon.dbt_runner import build_warehouse
     from cometrecon.reports import write_incident_outputs
     from cometrecon.validation import run_gate
+    from cometrecon.validation.gate import import_great_expectations_in_background
     from ingest.loader import ingest
 
     if not landing_dir.is_dir():
@@ -332,6 +333,7 @@ def run_nightly(
             )
         else:
             run.build, run.build_started_at = "failed", datetime.now(UTC)
+            import_great_expectations_in_background()  # loads while dbt builds
             if build_warehouse(db_path) != 0:
                 run.message = "dbt build failed (see above)"
                 return EXIT_FAILED

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import warnings
 from collections.abc import Iterable
@@ -298,6 +299,32 @@ def _drop_rebuilt_rows(db_path: Path) -> None:
         con.execute(f"drop schema if exists {REBUILT_ROWS_SCHEMA} cascade")
 
 
+def _quiet_known_warnings() -> None:
+    # GX warns that per-asset schema names are deprecated, and SQLAlchemy that it cannot
+    # reflect DuckDB list columns; neither affects the expectations run here
+    warnings.filterwarnings("ignore", message="`schema_name` is deprecated")
+    warnings.filterwarnings("ignore", message="Did not recognize type")
+
+
+def import_great_expectations_in_background() -> threading.Thread:
+    """Start importing Great Expectations (about 5 s of module loading) on a thread while
+    the caller waits for something else, such as `dbt build` in its child process: the
+    gate then finds the modules loaded. A failure here is left for the gate to raise."""
+
+    def load() -> None:
+        try:
+            import great_expectations  # noqa: F401
+
+            from cometrecon.validation import gx_duckdb  # noqa: F401
+        except Exception:  # the gate imports it again and reports the error itself
+            return
+
+    _quiet_known_warnings()
+    thread = threading.Thread(target=load, name="import-great-expectations", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_gate(
     db_path: Path,
     out_dir: Path,
@@ -315,10 +342,7 @@ def run_gate(
     rebuilt_only = rebuilt_only and _copy_rebuilt_rows(db_path)
     state = warehouse_state(db_path) if only is None and not rebuilt_only else None
     os.environ.update(_environment(db_path, out_dir))
-    # GX warns that per-asset schema names are deprecated, and SQLAlchemy that it cannot
-    # reflect DuckDB list columns; neither affects the expectations run here
-    warnings.filterwarnings("ignore", message="`schema_name` is deprecated")
-    warnings.filterwarnings("ignore", message="Did not recognize type")
+    _quiet_known_warnings()
     import great_expectations as gx
 
     from cometrecon.validation import gx_duckdb
