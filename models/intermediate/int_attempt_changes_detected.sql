@@ -75,6 +75,9 @@ rate_pairs as (
             rates_now.service_label = rates_built.service_label
             and rates_now.dimension = rates_built.dimension
             and rates_now.valid_from is not distinct from rates_built.valid_from
+            -- two snapshots captured at the same time (or with no capture time) are two
+            -- intervals: matched by their number, never each against each
+            and rates_now.snapshot_number = rates_built.snapshot_number
     where
         rates_now.rate_digest is distinct from rates_built.rate_digest
         or rates_now.valid_to is distinct from rates_built.valid_to

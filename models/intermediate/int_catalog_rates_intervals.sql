@@ -71,11 +71,13 @@ intervals as (
         {{ rate_per_unit('published_rate', 'unit_size') }} as usd_per_unit,
         currency,
         captured_at as valid_from,
+        -- ties on the capture time (or none) broken by the snapshot's key, so that every
+        -- build numbers the same snapshots the same way
         lead(captured_at) over (
-            partition by service_label, dimension order by captured_at
+            partition by service_label, dimension order by captured_at, catalog_price_key
         ) as valid_to,
         row_number() over (
-            partition by service_label, dimension order by captured_at
+            partition by service_label, dimension order by captured_at, catalog_price_key
         ) as snapshot_number,
         source_url,
         captured_at,
