@@ -14,15 +14,32 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-# RE2-compatible, so the same patterns run inside DuckDB's regexp_replace.
+# The credential shapes redacted from free text (README, "What ingest guarantees"): bearer tokens, OpenAI- and
+# Anthropic-style `sk-` keys in any case and URL-encoded (`sk%2D`), Google API keys
+# (`AIza` + 35), and e-mail addresses. RE2 syntax, run by DuckDB's regexp_replace (linear
+# time by construction).
 SECRET_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"(?i)bearer\s+[A-Za-z0-9._~+/=\-]{6,}", "Bearer [REDACTED]"),
-    (r"sk-[A-Za-z0-9_\-]{6,}", "sk-[REDACTED]"),
+    (r"(?i)sk(-|%2d)[A-Za-z0-9_\-]{6,}", "sk-[REDACTED]"),
+    (r"AIza[A-Za-z0-9_\-]{30,}", "[REDACTED_GOOGLE_KEY]"),
     (r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}", "[REDACTED_EMAIL]"),
 )
-# Every match of a pattern above contains one of these (letters in any case).
-SECRET_MARKERS = ("bearer", "sk-", "@")
-_COMPILED = tuple((re.compile(p), r) for p, r in SECRET_PATTERNS)
+# Every match of a pattern above contains one of these (compared in lower case).
+SECRET_MARKERS = ("bearer", "sk-", "sk%2d", "aiza", "@")
+# The same shapes for Python's backtracking engine, written so that no input makes them
+# slow: runs are consumed possessively, and an e-mail address may only start where a run
+# of its characters starts (a look-behind), so each character is read a bounded number of
+# times (1 MB without an '@' or with thousands of them: milliseconds, not minutes).
+_PYTHON_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"(?i)bearer\s++[A-Za-z0-9._~+/=\-]{6,}+", "Bearer [REDACTED]"),
+    (r"(?i)sk(?:-|%2d)[A-Za-z0-9_\-]{6,}+", "sk-[REDACTED]"),
+    (r"AIza[A-Za-z0-9_\-]{30,}+", "[REDACTED_GOOGLE_KEY]"),
+    (
+        r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]++@(?:[A-Za-z0-9\-]*+\.)+[A-Za-z]{2,}+",
+        "[REDACTED_EMAIL]",
+    ),
+)
+_COMPILED = tuple((re.compile(p), r) for p, r in _PYTHON_PATTERNS)
 
 # Keys whose values are content or credentials: dropped wherever they appear.
 # Credentials and personal fields: removed from every stream's quarantined text.
@@ -80,10 +97,7 @@ def redact_sql(expression: str) -> str:
     for pattern, replacement in SECRET_PATTERNS:
         redacted = f"regexp_replace({redacted}, '{pattern}', '{replacement}', 'g')"
     marked = " or ".join(
-        f"contains(lower({expression}), '{marker}')"
-        if marker.isalpha()
-        else f"contains({expression}, '{marker}')"
-        for marker in SECRET_MARKERS
+        f"contains(lower({expression}), '{marker}')" for marker in SECRET_MARKERS
     )
     return f"case when {marked} then {redacted} else {expression} end"
 
