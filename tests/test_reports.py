@@ -244,3 +244,44 @@ def test_the_hourly_amounts_are_every_hour_of_the_buffered_window(demo: dict[str
     assert recomputed.get(hours[0]) and recomputed.get(hours[-1])
     assert [h.recomputed_usd for h in evidence.hourly] == [recomputed.get(h, 0) for h in hours]
     assert [h.gateway_usd for h in evidence.hourly] == [gateway.get(h, 0) for h in hours]
+
+
+HOSTILE_TEXT = "<script>alert(1)</script>|[x](javascript:y)\n# heading `code` *b* &lt;"
+FORMULA = '=HYPERLINK("http://evil.example","click")'
+
+
+def test_markdown_outputs_show_hostile_values_as_inert_text(demo: dict[str, Any]) -> None:
+    """A label, endpoint, account, timeline event or owner from a landed file may hold
+    Markdown, HTML, a line break or a spreadsheet formula: support_packet.md and
+    closure.md escape every value so it reads as itself and starts nothing."""
+    import dataclasses
+
+    from cometrecon.reports.closure import closure_markdown
+    from cometrecon.reports.evidence import load_evidence
+    from cometrecon.reports.support_packet import support_packet
+
+    evidence = load_evidence(demo["db"], "INC-2026-05-11-001")
+    hostile = dataclasses.replace(
+        evidence,
+        provider=HOSTILE_TEXT,
+        owner=FORMULA,
+        account_ids=[HOSTILE_TEXT],
+        endpoints=[FORMULA, HOSTILE_TEXT],
+        service_labels=[{**evidence.service_labels[0], "service_label": HOSTILE_TEXT}],
+        label_substitutions=[
+            {
+                "requested_label": FORMULA,
+                "billed_label": HOSTILE_TEXT,
+                "attempts": 1,
+                "ledgered_attempts": 1,
+                "cost_usd": Decimal("0.5"),
+            }
+        ],
+        timeline=[{**evidence.timeline[0], "event": HOSTILE_TEXT, "detail": FORMULA}],
+    )
+    for text in (support_packet(hostile), closure_markdown(hostile)):
+        assert "<script>" not in text and "\\<script\\>" in text
+        assert not re.search(r"(?<!\\)\]\(javascript", text), "a live link"
+        assert not re.search(r"(?<!\\)\|\[x", text), "an unescaped table pipe"
+        assert not any(line.startswith(("=", "# heading")) for line in text.splitlines())
+        assert "'=HYPERLINK" in text

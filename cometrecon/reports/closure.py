@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cometrecon.reports.evidence import IncidentEvidence
+from cometrecon.reports.markdown import md
 from cometrecon.reports.narrative import closure_criteria, final_statement, open_unknowns
 from cometrecon.reports.review import (
     contract_disagreements,
@@ -15,13 +16,13 @@ from cometrecon.reports.review import (
 def closure_markdown(evidence: IncidentEvidence) -> str:
     criteria = closure_criteria(evidence)
     lines = [
-        f"# Closure checklist: {evidence.incident_id}",
+        f"# Closure checklist: {md(evidence.incident_id)}",
         "",
-        f"**Final statement.** {final_statement(evidence)}",
+        f"**Final statement.** {md(final_statement(evidence))}",
         "",
         "| criterion | met | why |",
         "|---|---|---|",
-        *[f"| {c.criterion} | {'yes' if c.met else 'no'} | {c.why} |" for c in criteria],
+        *[f"| {md(c.criterion)} | {'yes' if c.met else 'no'} | {md(c.why)} |" for c in criteria],
         "",
         f"The incident can close when every criterion is met: {sum(c.met for c in criteria)} of {len(criteria)} are.",
         "",
@@ -30,7 +31,7 @@ def closure_markdown(evidence: IncidentEvidence) -> str:
         "| assumption | owner | next action |",
         "|---|---|---|",
         *[
-            f"| {u['assumption']} | {u['owner']} | {u['next_action']} |"
+            f"| {md(u['assumption'])} | {md(u['owner'])} | {md(u['next_action'])} |"
             for u in open_unknowns(evidence)
         ],
         "",
@@ -39,9 +40,9 @@ def closure_markdown(evidence: IncidentEvidence) -> str:
         "| contract item | item | documented | observed | evidence | can explain |",
         "|---|---|---|---|---|---|",
         *[
-            f"| {r['contract_item']} | {r['item']} | {r['documented_value'] or '(not documented)'} "
-            f"| {r['observed_value'] or '(not observed)'} | {r['evidence_count']:,} "
-            f"| {r['linked_cause'] or ''} |"
+            f"| {md(r['contract_item'])} | {md(r['item'])} | {md(r['documented_value'] or '(not documented)')} "
+            f"| {md(r['observed_value'] or '(not observed)')} | {r['evidence_count']:,} "
+            f"| {md(r['linked_cause'] or '')} |"
             for r in contract_disagreements(evidence)
         ],
         "",
@@ -50,17 +51,17 @@ def closure_markdown(evidence: IncidentEvidence) -> str:
         "| checklist item | count | confidence |",
         "|---|---|---|",
         *[
-            f"| {r['checklist_item']} | {r['check_count']:,}"
+            f"| {md(r['checklist_item'])} | {r['check_count']:,}"
             + (f" of {r['out_of']:,}" if r["out_of"] is not None else "")
-            + f" | {r['confidence']} |"
+            + f" | {md(r['confidence'])} |"
             for r in usage_rows(evidence)
         ],
         "",
         "## Timeline (UTC)",
         "",
         *[
-            f"- {r['event_at']:%Y-%m-%d %H:%M} {r['event_kind']}: {r['event']} ({r['detail']})"
-            + (f"; likely trigger: {r['likely_trigger']}" if r["likely_trigger"] else "")
+            f"- {r['event_at']:%Y-%m-%d %H:%M} {md(r['event_kind'])}: {md(r['event'])} ({md(r['detail'])})"
+            + (f"; likely trigger: {md(r['likely_trigger'])}" if r["likely_trigger"] else "")
             for r in timeline_rows(evidence)
         ],
         "",
@@ -69,7 +70,7 @@ def closure_markdown(evidence: IncidentEvidence) -> str:
         "| item | called for by | evidence | owner |",
         "|---|---|---|---|",
         *[
-            f"| {r['checklist_item']} | {r['called_for_by']} | {r['evidence']} | {r['owner']} |"
+            f"| {md(r['checklist_item'])} | {md(r['called_for_by'])} | {md(r['evidence'])} | {md(r['owner'])} |"
             for r in remediation_rows(evidence)
         ],
         "",

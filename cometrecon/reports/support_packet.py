@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from cometrecon.reports.evidence import IncidentEvidence
+from cometrecon.reports.markdown import md
 from cometrecon.reports.narrative import unresolved, usd
 
 MAX_IDS = 20
@@ -16,7 +17,7 @@ def exact_question(evidence: IncidentEvidence) -> str:
     asks = []
     if "account_discount" in amounts:
         asks.append(
-            f"which account-specific multiplier (group ratio) applied to account {', '.join(evidence.account_ids) or '(see below)'} "
+            f"which account-specific multiplier (group ratio) applied to account {', '.join(md(a) for a in evidence.account_ids) or '(see below)'} "
             f"in this window, and whether it is contractual ({usd(amounts['account_discount'])} against list prices)"
         )
     if "rounding" in amounts or "minimum_charge" in amounts:
@@ -37,7 +38,7 @@ def exact_question(evidence: IncidentEvidence) -> str:
     if "unpriced_usage" in amounts:
         asks.append("which rates applied to requests whose log entries carry no ratios")
     substitutions = [
-        f"`{s['requested_label']}` as `{s['billed_label']}`" for s in evidence.label_substitutions
+        f"{md(s['requested_label'])} as {md(s['billed_label'])}" for s in evidence.label_substitutions
     ]
     if substitutions:
         asks.append(
@@ -57,36 +58,36 @@ def support_packet(evidence: IncidentEvidence) -> str:
     rollup = evidence.usage_rollup
     in_question = sum((a.amount_usd for a in unresolved(evidence)), Decimal(0))
     lines = [
-        f"# Support packet: {evidence.incident_id}",
+        f"# Support packet: {md(evidence.incident_id)}",
         "",
         f"Amount in question: {usd(in_question)}. Prepared from the reconciliation evidence; nothing here "
         "contains API keys, prompts, raw logs or customer data.",
         "",
         "## Account identifier",
-        ", ".join(evidence.account_ids) or "not in the billing export (add it if safe to share)",
+        ", ".join(md(a) for a in evidence.account_ids) or "not in the billing export (add it if safe to share)",
         "",
         "## Incident window (UTC)",
         f"{evidence.window_start:%Y-%m-%dT%H:%M:%SZ} to {evidence.window_end:%Y-%m-%dT%H:%M:%SZ} "
-        f"(start inclusive, end exclusive); finance reports in {evidence.finance_timezone or 'UTC'}.",
+        f"(start inclusive, end exclusive); finance reports in {md(evidence.finance_timezone or 'UTC')}.",
         "",
         "## Affected endpoint paths",
-        *[f"- `{path}`" for path in evidence.endpoints],
+        *[f"- {md(path)}" for path in evidence.endpoints],
         "",
         "## Affected service or model labels",
-        *[f"- `{label['service_label']}`" for label in evidence.service_labels],
+        *[f"- {md(label['service_label'])}" for label in evidence.service_labels],
         *[
-            f"- requested `{s['requested_label']}`, billed as `{s['billed_label']}`: "
+            f"- requested {md(s['requested_label'])}, billed as {md(s['billed_label'])}: "
             f"{s['attempts']:,} attempts ({s['ledgered_attempts']:,} in the usage ledger), "
             f"{usd(s['cost_usd'] or Decimal(0))} at the billed label's rates"
             for s in evidence.label_substitutions
         ],
         "",
         "## Request IDs or charge-line IDs",
-        f"Charge lines in the window: {len(billing)} (invoice {', '.join(sorted(set(charge_ids))[:MAX_IDS])}).",
+        f"Charge lines in the window: {len(billing)} (invoice {', '.join(md(i) for i in sorted(set(charge_ids))[:MAX_IDS])}).",
         *[
-            f"- {b['charge_category']}{' / ' + b['charge_class'] if b['charge_class'] else ''} line "
-            f"`{b['charge_line_key'][:12]}` for {b['sku_id'] or 'no SKU'} at "
-            f"{b['charge_period_start']:%Y-%m-%dT%H:%MZ}: {usd(b['billed_cost'])} {b['billing_currency']}"
+            f"- {md(b['charge_category'])}{' / ' + md(b['charge_class']) if b['charge_class'] else ''} line "
+            f"{md(b['charge_line_key'][:12])} for {md(b['sku_id'] or 'no SKU')} at "
+            f"{b['charge_period_start']:%Y-%m-%dT%H:%MZ}: {usd(b['billed_cost'])} {md(b['billing_currency'])}"
             for b in unusual
         ],
         "",
@@ -101,7 +102,7 @@ def support_packet(evidence: IncidentEvidence) -> str:
         "",
         "## Pricing source URL and capture time",
         *[
-            f"- {s['url']} captured {s['captured_at']:%Y-%m-%dT%H:%M:%SZ}"
+            f"- {md(s['url'])} captured {s['captured_at']:%Y-%m-%dT%H:%M:%SZ}"
             for s in evidence.source_documents
             if s["type"] == "pricing_page" and s["captured_at"] is not None
         ],
