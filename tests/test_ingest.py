@@ -647,3 +647,18 @@ def test_redaction_of_a_megabyte_of_adversarial_text_finishes(text: str) -> None
     now reads each character a bounded number of times. Not timed: a regression would hang
     this test far past the suite's time, which is how it fails."""
     assert redact(text).count("[REDACTED_EMAIL]") <= text.count("@")
+
+
+def test_the_sidecar_conventions_are_the_seeds_candidates_in_their_order() -> None:
+    """A ledger sidecar is checked against ingest's list; the models choose among the
+    `ledger_conventions` seed's candidates: one vocabulary, in one order of preference."""
+    import csv
+
+    from ingest.usage_ledger import CONVENTIONS
+
+    with (PROJECT / "seeds" / "ledger_conventions.csv").open() as seed:
+        rows = sorted(csv.DictReader(seed), key=lambda r: int(r["candidate_rank"]))
+    from_seed: dict[str, list[str]] = {}
+    for row in rows:
+        from_seed.setdefault(row["ledger_column"], []).append(row["convention"])
+    assert from_seed == {column: list(values) for column, values in CONVENTIONS.items()}

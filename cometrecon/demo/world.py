@@ -16,6 +16,8 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
+from ingest.usage_ledger import CONVENTIONS
+
 QUOTA_PER_USD = 500_000
 MS_PER_HOUR = 3_600_000
 
@@ -365,18 +367,8 @@ GROUP_RATIOS = ("0.75", "0.8", "0.85", "0.9")
 
 
 # The ledger's column conventions (docs/attribution.md, step 4): per column its candidates,
-# the first being the default on a tie.
-LEDGER_CONVENTIONS: dict[str, tuple[str, ...]] = {
-    "input_tokens": (
-        "excludes_cache",
-        "includes_cache_reads",
-        "includes_cache_writes",
-        "includes_cache_reads_and_writes",
-    ),
-    "cached_tokens": ("reads", "reads_and_writes", "absent"),
-    "output_tokens": ("reasoning_once", "reasoning_twice", "reasoning_omitted"),
-    "request_count": ("logical_requests", "attempts"),
-}
+# the first being the default on a tie; the same list a ledger sidecar is checked against.
+LEDGER_CONVENTIONS: dict[str, tuple[str, ...]] = CONVENTIONS
 
 
 @dataclass(frozen=True)

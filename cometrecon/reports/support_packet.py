@@ -38,7 +38,8 @@ def exact_question(evidence: IncidentEvidence) -> str:
     if "unpriced_usage" in amounts:
         asks.append("which rates applied to requests whose log entries carry no ratios")
     substitutions = [
-        f"{md(s['requested_label'])} as {md(s['billed_label'])}" for s in evidence.label_substitutions
+        f"{md(s['requested_label'])} as {md(s['billed_label'])}"
+        for s in evidence.label_substitutions
     ]
     if substitutions:
         asks.append(
@@ -64,7 +65,8 @@ def support_packet(evidence: IncidentEvidence) -> str:
         "contains API keys, prompts, raw logs or customer data.",
         "",
         "## Account identifier",
-        ", ".join(md(a) for a in evidence.account_ids) or "not in the billing export (add it if safe to share)",
+        ", ".join(md(a) for a in evidence.account_ids)
+        or "not in the billing export (add it if safe to share)",
         "",
         "## Incident window (UTC)",
         f"{evidence.window_start:%Y-%m-%dT%H:%M:%SZ} to {evidence.window_end:%Y-%m-%dT%H:%M:%SZ} "
