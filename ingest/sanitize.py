@@ -96,9 +96,7 @@ def redact_sql(expression: str) -> str:
     redacted = expression
     for pattern, replacement in SECRET_PATTERNS:
         redacted = f"regexp_replace({redacted}, '{pattern}', '{replacement}', 'g')"
-    marked = " or ".join(
-        f"contains(lower({expression}), '{marker}')" for marker in SECRET_MARKERS
-    )
+    marked = " or ".join(f"contains(lower({expression}), '{marker}')" for marker in SECRET_MARKERS)
     return f"case when {marked} then {redacted} else {expression} end"
 
 
