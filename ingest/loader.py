@@ -13,9 +13,11 @@ landing the folder in order.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import queue
+import stat
 import sys
 import threading
 import uuid
@@ -195,25 +197,54 @@ class _FileToLand:
     previous_version: int | None
 
 
-def _landing_files(landing_dir: Path) -> Iterator[tuple[str, Path | None, str]]:
-    """(stream, path or None, relative path) for everything under the landing folder."""
+OUTSIDE_LANDING = "points outside the landing folder; not read"
+
+
+def _unreadable_reason(path: Path) -> str | None:
+    """Why a listed entry cannot be read as a file (None when it can): a FIFO, socket or
+    device would block or never end, a link loop has no target, and a file may vanish
+    between the listing and the read. Each is that entry's outcome, never the folder's."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "vanished, or a link to nothing, before it was read"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a loop of symbolic links; not read"
+        return f"cannot be read: {error.strerror or error}"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO, socket or device); not read"
+    return None
+
+
+def _landing_files(landing_dir: Path) -> Iterator[tuple[str, Path | None, str, str | None]]:
+    """(stream, path or None, relative path, why it cannot be read or None) for everything
+    under the landing folder."""
     root = landing_dir.resolve()
     for entry in sorted(landing_dir.iterdir()):
         relative = entry.name
         if entry.name.startswith("."):
             continue
         if not entry.is_dir() or entry.name not in STREAMS:
-            yield "", None, relative
+            yield "", None, relative, None
             continue
         for path in sorted(entry.rglob("*")):
             if path.name.startswith(".") or path.is_dir():
                 continue
             relative = path.relative_to(landing_dir).as_posix()
-            resolved = path.resolve()
-            if not resolved.is_relative_to(root):
-                yield entry.name, None, relative
+            unreadable = _unreadable_reason(path)
+            if unreadable is not None:
+                yield entry.name, None, relative, unreadable
                 continue
-            yield entry.name, path, relative
+            try:
+                resolved = path.resolve()
+            except (OSError, RuntimeError):  # a link loop found while resolving
+                yield entry.name, None, relative, "a loop of symbolic links; not read"
+                continue
+            if not resolved.is_relative_to(root):
+                yield entry.name, None, relative, OUTSIDE_LANDING
+                continue
+            yield entry.name, path, relative, None
 
 
 class Loader:
@@ -264,9 +295,9 @@ class Loader:
                 thread_name_prefix="load",
                 initializer=lambda: setattr(self._worker, "cursor", cursors.get()),
             ) as pool:
-                for position, (stream, path, relative) in enumerate(files):
+                for position, (stream, path, relative, unreadable) in enumerate(files):
                     self._hash_next(files, position)
-                    examined = self._examine(stream, path, relative)
+                    examined = self._examine(stream, path, relative, unreadable)
                     if isinstance(examined, FileOutcome):
                         outcomes.append(examined)
                     else:
@@ -334,12 +365,14 @@ class Loader:
             report.files.append(outcome)
             print(outcome.line(), file=self.out, flush=True)
 
-    def _hash_next(self, files: list[tuple[str, Path | None, str]], position: int) -> None:
+    def _hash_next(
+        self, files: list[tuple[str, Path | None, str, str | None]], position: int
+    ) -> None:
         """Start hashing the next file after `position` that will be read: not a sidecar,
         and not one whose stat says it is landed. Each file is looked at once."""
         self._next_to_hash = max(self._next_to_hash, position + 1)
         while self._next_to_hash < len(files):
-            stream, path, relative = files[self._next_to_hash]
+            stream, path, relative, _ = files[self._next_to_hash]
             self._next_to_hash += 1
             if path is None or not stream:
                 continue
@@ -347,10 +380,12 @@ class Loader:
             if is_sidecar is not None and is_sidecar(path):
                 continue
             try:
-                stat = path.stat()
+                listed = path.stat()
             except OSError:
                 continue  # its load says what happened
-            landed = self._landed_version(relative, stat.st_size, stat.st_mtime_ns)
+            if not stat.S_ISREG(listed.st_mode):
+                continue  # replaced by a FIFO or device since the listing: never read ahead
+            landed = self._landed_version(relative, listed.st_size, listed.st_mtime_ns)
             if not (landed and landed[3]):
                 self.hash_ahead.start(path)
                 return
@@ -370,15 +405,15 @@ class Loader:
         ).fetchall()
         return found[0] if found else None
 
-    def _examine(self, stream: str, path: Path | None, relative: str) -> FileOutcome | _FileToLand:
+    def _examine(
+        self, stream: str, path: Path | None, relative: str, unreadable: str | None = None
+    ) -> FileOutcome | _FileToLand:
         """What a landing folder entry is: an outcome already (not a stream's file, a
-        sidecar, a landed file), or a file to land."""
+        sidecar, a landed file, one that cannot be read), or a file to land."""
         if not stream:
             return FileOutcome(relative, "", "ignored", "not an evidence stream folder")
-        if path is None:
-            outcome = FileOutcome(
-                relative, stream, "rejected", "points outside the landing folder; not read"
-            )
+        if path is None or unreadable is not None:
+            outcome = FileOutcome(relative, stream, "rejected", unreadable or OUTSIDE_LANDING)
             self._record(outcome, "", None, None, 0, None, None)
             return outcome
         module = STREAMS[stream]
@@ -387,9 +422,14 @@ class Loader:
             return FileOutcome(relative, stream, "sidecar", "read with the file it describes")
         find_sidecar = getattr(module, "sidecar_for", None)
         sidecar = find_sidecar(path) if find_sidecar is not None else None
+        gone = _unreadable_reason(path)  # it may have changed since the listing
+        if gone is not None:
+            outcome = FileOutcome(relative, stream, "rejected", gone)
+            self._record(outcome, "", None, None, 0, None, None)
+            return outcome
         sidecar_sha = file_sha256(sidecar) if sidecar is not None else None
-        stat = path.stat()
-        size, modified_ns = stat.st_size, stat.st_mtime_ns
+        listed = path.stat()
+        size, modified_ns = listed.st_size, listed.st_mtime_ns
         previous = self._landed_version(relative, size, modified_ns)
         # A file whose size and modification time are those of its landed version, and which
         # had settled before that load began, is the landed file: history is not read again.

@@ -662,3 +662,32 @@ def test_the_sidecar_conventions_are_the_seeds_candidates_in_their_order() -> No
     for row in rows:
         from_seed.setdefault(row["ledger_column"], []).append(row["convention"])
     assert from_seed == {column: list(values) for column, values in CONVENTIONS.items()}
+
+
+def test_special_files_and_link_loops_are_rejected_alone_and_the_rest_lands(
+    tmp_path: Path,
+) -> None:
+    """A FIFO would block a reader forever and a loop of symbolic links has no target:
+    each is that entry's REJECTED outcome, and every other file of the folder lands. Run in
+    a child process with a deadline, so a regression fails instead of hanging the suite."""
+    landing = tmp_path / "landing"
+    write_all(landing)
+    os.mkfifo(landing / "app_requests" / "stuck.jsonl")
+    (landing / "changes" / "loop_a.csv").symlink_to("loop_b.csv")
+    (landing / "changes" / "loop_b.csv").symlink_to("loop_a.csv")
+    db = tmp_path / "wh.duckdb"
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "cometrecon"), "ingest", str(landing)],
+        env={**os.environ, "COMETRECON_DB": str(db)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    out = completed.stdout
+    assert "REJECTED   app_requests/stuck.jsonl: not a regular file" in out
+    assert "REJECTED   changes/loop_a.csv: a loop of symbolic links" in out
+    assert "REJECTED   changes/loop_b.csv: a loop of symbolic links" in out
+    landed = query(db, "select count(*) from raw._ingest_files where status = 'landed'")
+    assert landed == [(13,)]
