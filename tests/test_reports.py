@@ -88,12 +88,19 @@ def test_final_statement_has_the_real_figures(demo: dict[str, Any]) -> None:
     record = json.loads((outputs(demo) / "reconciliation_record.json").read_text())
     statement = record["final_statement"]
     assert statement.startswith(
-        "Between 08:00 and 10:00 UTC on 2026-05-11, expected CometAPI spend differed from account-side reporting by $14.87"
+        "Between 08:00 and 10:00 UTC on 2026-05-11, the CometAPI bill was $14.87 above the "
+        "forecast (forecast $103.56, billed $118.43)."
     )
-    assert "timezone shift ($55.23)" in statement and "retry amplification ($12.37)" in statement
-    assert (
-        "remains unresolved pending support confirmation on account discount (-$28.91)" in statement
+    assert "timezone shift +$55.23" in statement and "retry amplification +$12.37" in statement
+    assert "account discount -$28.91 (awaiting confirmation)" in statement
+    # the three parts add up to the variance, to the cent
+    parts = re.findall(
+        r"(?:Our own side|The provider's side|Unexplained) ([+-]?)\$([0-9,]+\.[0-9]{2})", statement
     )
+    total = sum(
+        Decimal(amount.replace(",", "")) * (-1 if sign == "-" else 1) for sign, amount in parts
+    )
+    assert len(parts) == 3 and total == Decimal("14.87")
     assert statement in (outputs(demo) / "closure.md").read_text()
 
 

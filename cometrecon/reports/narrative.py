@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from cometrecon.reports.evidence import Attribution, IncidentEvidence
@@ -45,46 +46,100 @@ def _phrase(cause: str) -> str:
     return cause.replace("_", " ")
 
 
+def _window_phrase(start: datetime, end: datetime) -> str:
+    """The window as a finance reader says it: a whole UTC day (or run of days) as dates."""
+    midnight = time(0, 0)
+    if start.time() == midnight and end.time() == midnight and end > start:
+        last_day = end - timedelta(days=1)
+        if last_day.date() == start.date():
+            return f"On {start:%Y-%m-%d} (UTC)"
+        return f"From {start:%Y-%m-%d} to {last_day:%Y-%m-%d} (UTC)"
+    if start.date() == end.date():
+        return f"Between {start:%H:%M} and {end:%H:%M} UTC on {start:%Y-%m-%d}"
+    return f"Between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
+
+
+def signed_usd(amount: Decimal) -> str:
+    return ("+" if amount > 0 else "") + usd(amount)
+
+
+# what a cause's figure rests on, as the statement says it, per part of the statement
+_ITEM_NOTE = {
+    ("own", "likely"): " (estimate)",
+    ("provider", "unresolved"): " (awaiting confirmation)",
+    ("provider", "explained"): " (documented by both sources)",
+    ("provider", "likely"): " (estimate)",
+}
+
+
+def statement_group(attribution: Attribution) -> str:
+    """Which of the statement's three parts a cause belongs to: our own side (what our logs,
+    rates and calendars show), the provider's side, or unexplained."""
+    if attribution.variance_class == "unknown" or attribution.cause == "other_parser_mistake":
+        return "unexplained"
+    if attribution.variance_class == "account_specific_billing_issue":
+        return "provider"
+    return "own"
+
+
 def final_statement(evidence: IncidentEvidence) -> str:
-    start, end = evidence.window_start, evidence.window_end
-    day = start.strftime("%Y-%m-%d")
-    same_day = start.date() == end.date() or (
-        (end - start).total_seconds() <= 86400 and end.hour == 0
-    )
-    when = (
-        f"Between {start:%H:%M} and {end:%H:%M} UTC on {day}"
-        if same_day
-        else f"Between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
-    )
+    """One sentence a finance reviewer reads without a calculator: the variance, then what
+    our own side, the provider's side and the unexplained rest add to it. The three parts
+    sum to the variance to the cent (the unexplained part takes the rounding)."""
     variance = evidence.variance_usd
-    parts = [
-        f"{when}, expected {evidence.provider} spend differed from account-side reporting by "
-        f"{usd(variance)} (forecast {usd(evidence.paths['forecast'])}, billed {usd(evidence.paths['billed'])})."
-    ]
-    done = sorted(explained(evidence), key=lambda a: -abs(a.amount_usd))
-    if done:
-        total = sum((a.amount_usd for a in done), Decimal(0))
-        named = ", ".join(f"{_phrase(a.cause)} ({usd(a.amount_usd)})" for a in done)
-        parts.append(f"{usd(total)} was explained by {named}.")
-    estimates = sorted(likely(evidence), key=lambda a: -abs(a.amount_usd))
-    if estimates:
-        total = sum((a.amount_usd for a in estimates), Decimal(0))
-        named = ", ".join(f"{_phrase(a.cause)} ({usd(a.amount_usd)})" for a in estimates)
-        parts.append(
-            f"{usd(total)} is likely due to {named}: an estimate, not a claim, "
-            "until the figures under it are verified."
+    forecast, billed = evidence.paths["forecast"], evidence.paths["billed"]
+    when = _window_phrase(evidence.window_start, evidence.window_end)
+    if variance.quantize(CENT) == 0:
+        head = (
+            f"{when}, the {evidence.provider} bill matched the forecast "
+            f"({usd(billed)} billed, {usd(forecast)} forecast)"
         )
-    still_open = sorted(unresolved(evidence), key=lambda a: -abs(a.amount_usd))
-    if still_open:
-        total = sum((a.amount_usd for a in still_open), Decimal(0))
-        pending = ", ".join(f"{_phrase(a.cause)} ({usd(a.amount_usd)})" for a in still_open)
-        parts.append(f"{usd(total)} remains unresolved pending support confirmation on {pending}.")
+    else:
+        direction = "above" if variance > 0 else "below"
+        head = (
+            f"{when}, the {evidence.provider} bill was {usd(abs(variance))} {direction} the "
+            f"forecast (forecast {usd(forecast)}, billed {usd(billed)})"
+        )
+    groups: dict[str, list[Attribution]] = {"own": [], "provider": [], "unexplained": []}
+    for item in evidence.attribution:
+        groups[statement_group(item)].append(item)
+    own = sum((a.amount_usd for a in groups["own"]), Decimal(0)).quantize(CENT)
+    provider = sum((a.amount_usd for a in groups["provider"]), Decimal(0)).quantize(CENT)
+    unexplained = variance.quantize(CENT) - own - provider
+
+    def named(group: str) -> str:
+        shown = sorted(
+            (a for a in groups[group] if abs(a.amount_usd) >= CENT),
+            key=lambda a: -abs(a.amount_usd),
+        )
+        return "; ".join(
+            f"{_phrase(a.cause)} {signed_usd(a.amount_usd)}"
+            f"{_ITEM_NOTE.get((group, a.claim_status), '')}"
+            for a in shown
+        )
+
+    parts = []
+    for total, label, group in (
+        (own, "Our own side", "own"),
+        (provider, "The provider's side", "provider"),
+        (unexplained, "Unexplained", "unexplained"),
+    ):
+        detail = named(group)
+        if total == 0 and not detail:
+            continue
+        parts.append(f"{label} {signed_usd(total)}" + (f": {detail}." if detail else "."))
+    sentence = " ".join([head + ".", *parts])
+    estimates = [a for a in evidence.attribution if a.claim_status == "likely"]
     follow_ups = sorted(
-        {FOLLOW_UPS[a.variance_class] for a in done + estimates if a.variance_class in FOLLOW_UPS}
+        {
+            FOLLOW_UPS[a.variance_class]
+            for a in explained(evidence) + estimates
+            if a.variance_class in FOLLOW_UPS
+        }
     )
     if follow_ups:
-        parts.append(f"Follow-ups: {', '.join(follow_ups)}.")
-    return " ".join(parts)
+        sentence += f" Follow-ups: {', '.join(follow_ups)}."
+    return sentence
 
 
 @dataclass(frozen=True)
