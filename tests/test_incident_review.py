@@ -154,3 +154,36 @@ def test_review_sections_reach_every_output(demo: dict[str, Any]) -> None:
         "## Remediation plan",
     ):
         assert heading in closure
+
+
+def test_overlapping_change_log_exports_give_one_event_per_change(
+    demo_warehouse: Callable[[int], dict[str, Any]], tmp_path: Path
+) -> None:
+    """Two change-log exports that share rows (a weekly export beside a daily one) are
+    ordinary input: the build succeeds and each change is one timeline event."""
+    import shutil
+
+    from conftest import cometrecon
+
+    built = demo_warehouse(42)
+    landing = tmp_path / "landing"
+    shutil.copytree(built["landing"], landing)
+    original = landing / "changes" / "changes.csv"
+    shutil.copyfile(original, landing / "changes" / "changes_weekly_export.csv")
+    db = tmp_path / "wh.duckdb"
+    completed = cometrecon("run", str(landing), db=db)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
+    expected = query(
+        built["db"],
+        "select event_at, event, detail from marts.fct_incident_timeline "
+        "where event_kind in ('change', 'alert') order by all",
+    )
+    assert expected
+    assert (
+        query(
+            db,
+            "select event_at, event, detail from marts.fct_incident_timeline "
+            "where event_kind in ('change', 'alert') order by all",
+        )
+        == expected
+    )

@@ -14,9 +14,28 @@ incidents as (
 
 ),
 
-changes as (
+all_changes as (
 
     select * from {{ ref('stg_changes__change_log') }}
+
+),
+
+-- the same change exported twice (two overlapping change-log exports) is one change
+changes as (
+
+    select *
+    from (
+        select
+            *,
+            row_number() over (
+                partition by
+                    changed_at, change_kind, changed_setting, old_value, new_value, deploy_id,
+                    description
+                order by source_path, source_row_number
+            ) as copy_number
+        from all_changes
+    ) as numbered
+    where copy_number = 1
 
 ),
 
@@ -267,9 +286,12 @@ events as (
 final as (
 
     select
+        -- two different changes of one setting at one instant are two events: the
+        -- detail (old and new value, deploy, description) tells them apart
         md5(
-            incident_id || ':' || event_kind || ':' || event || ':'
+            incident_id || ':' || event_kind || ':' || coalesce(event, '') || ':'
             || {{ format_timestamp('event_at', '%Y-%m-%d %H:%M:%S.%f') }}
+            || ':' || coalesce(detail, '')
         ) as timeline_event_key,
         incident_id,
         event_at,
