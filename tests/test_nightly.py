@@ -72,7 +72,10 @@ def test_variance_alert_proposes_an_incident(landing: Path, tmp_path: Path) -> N
     record = json.loads(
         (tmp_path / "reports" / f"DAY-{DAY}" / "reconciliation_record.json").read_text()
     )
-    assert record["status"] == "reconciled"
+    # the record says what closure says: open while a criterion is unmet
+    unmet = [c["criterion"] for c in record["closure"] if not c["met"]]
+    assert record["status"] == ("open" if unmet else "reconciled")
+    assert record["unmet_criteria"] == unmet
     assert record["incident_window_utc"] == {
         "start": f"{DAY}T00:00:00Z",
         "end": "2026-05-12T00:00:00Z",

@@ -54,6 +54,7 @@ def _plain(value: Any) -> Any:
 def build_record(
     evidence: IncidentEvidence, run_id: str, validation: dict[str, Any]
 ) -> dict[str, Any]:
+    criteria = closure_criteria(evidence)
     billed = evidence.paths["billed"]
     recomputed = evidence.paths["recomputed"]
     forecast = evidence.paths["forecast"]
@@ -160,16 +161,15 @@ def build_record(
             }
             for p in evidence.path_pairs
         ],
-        "closure": [
-            {"criterion": c.criterion, "met": c.met, "why": c.why}
-            for c in closure_criteria(evidence)
-        ],
+        "closure": [{"criterion": c.criterion, "met": c.met, "why": c.why} for c in criteria],
         "open_unknowns": open_unknowns(evidence),
         "contract_verification": contract_rows(evidence),
         "usage_validation": usage_rows(evidence),
         "timeline": timeline_rows(evidence),
         "remediation_plan": remediation_rows(evidence),
-        "status": "reconciled",
+        # what closure says: reconciled only when every closure criterion is met
+        "status": "reconciled" if all(c.met for c in criteria) else "open",
+        "unmet_criteria": [c.criterion for c in criteria if not c.met],
         "validation": validation,
     }
     return _plain(record)  # type: ignore[no-any-return]

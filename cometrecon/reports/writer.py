@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,15 +20,21 @@ from cometrecon.validation import GateResult
 OUTPUT_NAMES = ("reconciliation_record.json", "support_packet.md", "closure.md", "report.html")
 
 
-def incident_validation(gate: GateResult, incident_id: str) -> dict[str, Any]:
-    """The gate's outcome as it concerns one incident: only the failures that touch it."""
+def incident_validation(
+    gate: GateResult, incident_id: str, reports_dir: Path | None = None
+) -> dict[str, Any]:
+    """The gate's outcome as it concerns one incident: only the failures that touch it. The
+    Data Docs are named relative to the reports folder, never by this machine's path."""
     failures = gate.failures_for(incident_id)
     summary = gate.as_dict()
+    docs = Path(summary["data_docs"])
+    if reports_dir is not None:
+        docs = Path(os.path.relpath(docs.resolve(), reports_dir.resolve()))
     return {
         "status": "failed" if failures else "passed",
         "suites": summary["suites"],
         "expectations": summary["expectations"],
-        "data_docs": summary["data_docs"],
+        "data_docs": docs.as_posix(),
         "failed_expectations": [
             {k: v for k, v in failure.items() if k != "incident_ids"}
             for failure in summary["failed_expectations"]
@@ -63,7 +70,9 @@ def incident_folder(reports_dir: Path, incident_id: str) -> Path:
 def write_blocked_record(incident_id: str, reports_dir: Path, gate: GateResult) -> list[Path]:
     """Write only the record, saying `blocked_by_validation`; remove older outputs."""
     run_id = f"rec_{incident_id}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    record = blocked_record(incident_id, run_id, incident_validation(gate, incident_id))
+    record = blocked_record(
+        incident_id, run_id, incident_validation(gate, incident_id, reports_dir)
+    )
     validate_record(record)
     out = incident_folder(reports_dir, incident_id)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,7 +92,7 @@ def write_incident_outputs(
     run_id = (
         f"rec_{evidence.window_start:%Y-%m-%d}_{incident_id}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     )
-    record = build_record(evidence, run_id, incident_validation(gate, incident_id))
+    record = build_record(evidence, run_id, incident_validation(gate, incident_id, reports_dir))
     validate_record(record)
     out = incident_folder(reports_dir, incident_id)
     out.mkdir(parents=True, exist_ok=True)
