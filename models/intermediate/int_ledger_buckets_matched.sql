@@ -42,8 +42,8 @@ attempt_usage as (
 
 ),
 
--- per tenant and label, and per label over every tenant (for buckets without a tenant)
-usage_by_minute as (
+-- the attempts read once, per tenant, label and minute
+usage_by_tenant_minute as (
 
     select
         app_tenant_key as tenant_key,
@@ -61,22 +61,26 @@ usage_by_minute as (
         count(*) as attempts
     from attempt_usage
     group by app_tenant_key, service_label, sent_minute
+
+),
+
+-- and rolled up over every tenant, for ledger buckets without a tenant
+usage_by_minute as (
+
+    select * from usage_by_tenant_minute
     union all
     select
         {{ every_tenant }} as tenant_key,
         service_label,
         sent_minute,
-        coalesce(sum(input_quantity) filter (where is_final_success), 0) as input_quantity,
-        coalesce(sum(input_cache_read_quantity) filter (where is_final_success), 0)
-            as input_cache_read_quantity,
-        coalesce(sum(input_cache_write_quantity) filter (where is_final_success), 0)
-            as input_cache_write_quantity,
-        coalesce(sum(output_quantity) filter (where is_final_success), 0) as output_quantity,
-        coalesce(sum(reasoning_quantity) filter (where is_final_success), 0)
-            as reasoning_quantity,
-        count(*) filter (where is_final_success) as logical_requests,
-        count(*) as attempts
-    from attempt_usage
+        sum(input_quantity) as input_quantity,
+        sum(input_cache_read_quantity) as input_cache_read_quantity,
+        sum(input_cache_write_quantity) as input_cache_write_quantity,
+        sum(output_quantity) as output_quantity,
+        sum(reasoning_quantity) as reasoning_quantity,
+        sum(logical_requests) as logical_requests,
+        sum(attempts) as attempts
+    from usage_by_tenant_minute
     group by service_label, sent_minute
 
 ),
