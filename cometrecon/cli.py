@@ -209,6 +209,7 @@ def command_demo(args: argparse.Namespace) -> int:
         ledger_convention=args.ledger_convention,
         declare_convention=args.declare_convention,
         sheet_prices_cache_reads=args.sheet_prices_cache_reads,
+        skewed_keys=args.skewed_keys,
     )
     print(summary)
     return EXIT_OK
@@ -341,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sheet-prices-cache-reads",
         action="store_true",
         help="add an input_cache_read row per model to the rate sheet (at the verified rate)",
+    )
+    demo.add_argument(
+        "--skewed-keys",
+        action="store_true",
+        help="every app request from one tenant, for one label, with one templated prompt "
+        "(the benchmark's skewed case)",
     )
     demo.set_defaults(handler=command_demo)
     return parser

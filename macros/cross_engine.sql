@@ -259,3 +259,26 @@
         when bool_or({{ label_column }} = 'verified') filter (where {{ condition }}) then 'verified'
     end
 {%- endmacro %}
+
+
+{#- the interval of `intervals` (valid_from, valid_to: [from, to), to null = open) in force at
+    `at` for each row, as `left join intervals as alias`: `equalities` are the other join
+    conditions. On DuckDB an ASOF join (each row meets one interval, however long the
+    capture history); elsewhere a range join. Empty intervals ([t, t): two captures at one
+    instant) never match, so the latest start at or before `at` is the one in force. -#}
+{% macro interval_in_force_join(intervals, alias, equalities, at) -%}
+    {{ return(adapter.dispatch('interval_in_force_join', 'cometrecon')(intervals, alias, equalities, at)) }}
+{%- endmacro %}
+{% macro default__interval_in_force_join(intervals, alias, equalities, at) -%}
+    asof left join (
+        select * from {{ intervals }} where valid_to is null or valid_to > valid_from
+    ) as {{ alias }}
+        on {{ equalities }} and {{ at }} >= {{ alias }}.valid_from
+{%- endmacro %}
+{% macro spark__interval_in_force_join(intervals, alias, equalities, at) -%}
+    left join {{ intervals }} as {{ alias }}
+        on
+            {{ equalities }}
+            and {{ at }} >= {{ alias }}.valid_from
+            and ({{ alias }}.valid_to is null or {{ at }} < {{ alias }}.valid_to)
+{%- endmacro %}

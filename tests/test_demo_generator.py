@@ -1115,3 +1115,32 @@ def test_onsets_and_remediation(which: str, request: pytest.FixtureRequest) -> N
             "prepare_support_packet",
         ]
     )
+
+
+def test_skewed_keys_world_sends_one_tenant_one_label_one_template(tmp_path: Path) -> None:
+    """`--skewed-keys` (the benchmark's skewed case): every app request comes from one
+    tenant, for one label, with one prompt, so a tenant's requests share the few payloads
+    the stream flag and the token cap make; the same world without it has many."""
+
+    def bodies(skewed: bool) -> tuple[set[str], set[str], int, int]:
+        folder = tmp_path / ("skewed" if skewed else "distinct")
+        write_demo(folder, seed=5, attempts=3000, skewed_keys=skewed)
+        query = f"""
+            select
+                json ->> 'tenant', json ->> 'model', (json -> 'request_body')::varchar
+            from read_ndjson_objects('{folder}/landing/app_requests/*.jsonl*')
+        """
+        rows = duckdb.sql(query).fetchall()
+        return (
+            {row[0] for row in rows},
+            {row[1] for row in rows},
+            len({row[2] for row in rows}),
+            len(rows),
+        )
+
+    tenants, labels, payloads, requests = bodies(skewed=True)
+    assert len(tenants) == 1 and len(labels) == 1
+    assert requests > 2000 and payloads <= 4
+    tenants, labels, payloads, requests = bodies(skewed=False)
+    assert len(tenants) > 1 and len(labels) > 1
+    assert payloads > requests // 2

@@ -28,6 +28,7 @@ from cometrecon.demo.world import (
     K_OK,
     K_TIMEOUT,
     LEGACY_KEY_TENANT,
+    MODEL_INDEX,
     MODEL_TOKEN,
     MODELS,
     MS_PER_HOUR,
@@ -158,6 +159,10 @@ def generate_hour(
     cache = np.where(tiny, 0, cache)
     write = np.where(tiny, 0, write)
     sentence = rng.integers(0, len(PROMPT_SENTENCES), n).astype(np.int8)
+    if world.skewed_keys:
+        model[:] = MODEL_INDEX[world.stale_model]
+        tenant[:] = 0
+        sentence[:] = 0
     z_offset = rng.random(n) < np.array(TENANT_Z_OFFSET_P)[tenant]
     strict_cap = first_sent >= world.change_at_ms - 120_000
 
@@ -259,7 +264,11 @@ def generate_hour(
             "tenant": tenant[rep],
             "stream": is_stream,
             "sentence": sentence[rep],
-            "ticket": ticket_numbers((request_seq0 + rep).astype(np.int64)),
+            "ticket": (
+                np.zeros(total, dtype=np.int64)
+                if world.skewed_keys
+                else ticket_numbers((request_seq0 + rep).astype(np.int64))
+            ),
             "z_offset": z_offset[rep],
             "legacy_key": tenant[rep] == LEGACY_KEY_TENANT,
             "sent_ms": sent,

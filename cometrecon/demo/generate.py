@@ -139,6 +139,7 @@ def write_demo(
     ledger_convention: LedgerConvention | Mapping[str, str] | str | None = None,
     declare_convention: bool = False,
     sheet_prices_cache_reads: bool = False,
+    skewed_keys: bool = False,
 ) -> DemoSummary:
     """Write `out_dir/landing/<stream>/...` and `out_dir/ground_truth.json`.
 
@@ -152,6 +153,8 @@ def write_demo(
     default), `declare_convention` writes it into the ledger's sidecar, and
     `sheet_prices_cache_reads` adds an `input_cache_read` row per model to the rate sheet
     at the verified rate. None of them changes any other file or random draw.
+    `skewed_keys` sends every app request from one tenant, for one label, with one
+    templated prompt (the benchmark's skewed case; the ground truth is not checked there).
     """
     convention = LedgerConvention.coerce(ledger_convention)
     out_dir = Path(out_dir)
@@ -164,6 +167,7 @@ def write_demo(
         ledger_convention=convention,
         convention_declared=declare_convention,
         sheet_prices_cache_reads=sheet_prices_cache_reads,
+        skewed_keys=skewed_keys,
     )
     quota_table = QuotaTable.build(world.group_ratio)
     traffic_rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))

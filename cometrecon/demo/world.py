@@ -492,6 +492,10 @@ class World:
     ledger_convention: LedgerConvention = DEFAULT_LEDGER_CONVENTION
     convention_declared: bool = False
     sheet_prices_cache_reads: bool = False
+    # Skewed keys (the benchmark's worst case for joins on repeated keys): every app
+    # request comes from one tenant, asks for one label and carries one templated prompt,
+    # so a tenant's requests share a handful of payload hashes. Draws stay the same.
+    skewed_keys: bool = False
 
     @property
     def change_at_ms(self) -> int:

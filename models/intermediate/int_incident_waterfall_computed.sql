@@ -229,12 +229,12 @@ alias_effect as (
             attempts_in_incidents.attempt_key = charges.attempt_key
             and charges.requested_label <> charges.priced_label
     inner join catalog_labels on charges.requested_label = catalog_labels.service_label
-    left join catalog_rates as requested_rates
-        on
-            charges.requested_label = requested_rates.service_label
-            and charges.dimension = requested_rates.dimension
-            and charges.sent_at >= requested_rates.valid_from
-            and (requested_rates.valid_to is null or charges.sent_at < requested_rates.valid_to)
+    {{ interval_in_force_join(
+        'catalog_rates', 'requested_rates',
+        'charges.requested_label = requested_rates.service_label'
+        ~ ' and charges.dimension = requested_rates.dimension',
+        'charges.sent_at'
+    ) }}
     where attempts_in_incidents.is_ledgered_attempt and attempts_in_incidents.is_sent_in_window
     group by attempts_in_incidents.incident_id, attempts_in_incidents.requested_label
 

@@ -253,12 +253,12 @@ priced as (
     from gateway_priced
     -- the rate in force when the attempt was sent (joined here, not in a CTE of its own:
     -- a second reference to `usage_in_time` would materialise every priced row twice)
-    left join rates as in_force
-        on
-            gateway_priced.priced_label = in_force.service_label
-            and gateway_priced.dimension = in_force.dimension
-            and gateway_priced.sent_at >= in_force.valid_from
-            and (in_force.valid_to is null or gateway_priced.sent_at < in_force.valid_to)
+    {{ interval_in_force_join(
+        'rates', 'in_force',
+        'gateway_priced.priced_label = in_force.service_label'
+        ~ ' and gateway_priced.dimension = in_force.dimension',
+        'gateway_priced.sent_at'
+    ) }}
     left join first_snapshot
         on
             gateway_priced.priced_label = first_snapshot.service_label
