@@ -1,21 +1,25 @@
-"""`make bench`: time every stage of `cometrecon run` on scaled demo landing folders,
-against the floor of DuckDB alone reading the same files, with peak memory.
+"""`make bench`: time `cometrecon run` on demo landing folders of several sizes, against
+the floor (DuckDB alone reading the same files once) and a pandas notebook computing the
+waterfall from the same files, with peak memory.
 
-    python bench/run_bench.py [--sizes 1000000,10000000] [--history-days 30]
-                              [--history-attempts 1000000] [--out docs/benchmarks.md]
+    python bench/run_bench.py [--cases small=30000,medium=300000,skewed=1000000:skewed,...]
+                              [--history-days 30] [--history-attempts 1000000]
+                              [--new-day-attempts 1000000] [--out docs/benchmarks.md]
                               [--work DIR]
 
-For each size: writes the demo landing folder (not timed), then runs the stages the way
-`cometrecon run` does, each in its own process so its peak resident set (the whole
-process tree, sampled every 50 ms from /proc) is its own: ingest, `dbt build`, the
-validation gate, the reports (`cometrecon report` reuses the gate's result on the
-unchanged warehouse, so the gate is timed once, as `cometrecon run` runs it). The floor is DuckDB alone creating one table from every
-file of the same landing folder (read_json / read_csv / read_text, one pass). Then the
-incremental case: one new day of the smallest size on a warehouse that already holds
-`--history-days` days of `--history-attempts` attempts each (landed day by day, built
-once with `cometrecon build`), against the same day on an empty warehouse, both via
-`cometrecon nightly`. Writes the table to `--out` with the machine's cores and memory.
-Nothing here is a test: no threshold fails the run.
+Each case writes its demo landing folder (not timed; `:skewed` cases with
+`--skewed-keys`: one tenant, one label, one templated prompt), then times in their own
+processes, each with the peak resident set of its whole process tree (sampled every 50 ms
+from /proc): the floor (DuckDB alone creating one table from every file, one pass:
+read_json / read_csv / read_text), the pandas notebook (`bench/pandas_notebook.py`, up to
+3M attempts) and `cometrecon run` on a fresh warehouse, whose stages are read from the
+moments it prints their ends. The first case is run again after one late file (the
+gateway's last log page, held back from the first run) on the same warehouse. Then the
+incremental case: one new day on a warehouse that already holds `--history-days` days of
+`--history-attempts` attempts each (landed day by day, built once with `cometrecon
+build`), against the same day on an empty warehouse, both via `cometrecon nightly`.
+Writes one table to `--out` with the machine's cores and memory. Nothing here is a test:
+no threshold fails the run.
 """
 
 from __future__ import annotations
@@ -125,48 +129,181 @@ con.close()
 """
 
 
-def bench_size(size: int, work: Path, env: dict[str, str]) -> dict[str, Stage]:
-    folder = work / f"d{size}"
+@dataclass
+class Case:
+    """One benchmark case: a demo landing folder of about `attempts` attempts."""
+
+    name: str
+    attempts: int
+    skewed: bool = False
+    # hold the gateway's last log page back, then rerun with it (the smallest case)
+    late_file: bool = False
+
+    @property
+    def label(self) -> str:
+        keys = "skewed keys" if self.skewed else "distinct keys"
+        return f"{self.name} ({self.attempts:,} attempts, {keys})"
+
+
+DEFAULT_CASES = "small=30000,medium=300000,skewed=1000000:skewed,distinct=1000000,large=10000000"
+NOTEBOOK_UP_TO = 3_000_000  # the pandas notebook holds every file in memory at once
+
+# lines `cometrecon run` prints when a stage ends (the run is timed as one process; its
+# stages are read from the time each line appears)
+STAGE_MARKS = (
+    ("ingest", "ingest done:"),
+    ("dbt build", "warehouse: "),
+    ("validation", "validation: "),
+    ("reports", "reports for "),
+)
+
+
+def parse_cases(spec: str) -> list[Case]:
+    """`name=attempts[:skewed],...` as cases."""
+    cases = []
+    for item in spec.split(","):
+        if not item:
+            continue
+        name, _, rest = item.partition("=")
+        attempts, _, flag = rest.partition(":")
+        cases.append(Case(name, int(attempts), flag == "skewed"))
+    return cases
+
+
+def timed_run(command: list[str], env: dict[str, str], log: Path) -> tuple[Stage, dict[str, float]]:
+    """`cometrecon run` as one process: its wall time and peak RSS, and the seconds each
+    stage took, from the moments its end-of-stage lines were printed."""
+    stage_ends: dict[str, float] = {}
+    peak = 0
+    with log.open("a") as out:
+        out.write(f"\n$ {' '.join(command)}\n")
+        out.flush()
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT, text=True
+        )
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, _tree_rss_kb(process.pid))
+                done.wait(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        assert process.stdout is not None
+        for line in process.stdout:
+            out.write(line)
+            for stage, mark in STAGE_MARKS:
+                if stage not in stage_ends and line.startswith(mark):
+                    stage_ends[stage] = time.perf_counter() - started
+        returncode = process.wait()
+        seconds = time.perf_counter() - started
+        done.set()
+        sampler.join()
+    stages, previous = {}, 0.0
+    for stage, _ in STAGE_MARKS:
+        if stage in stage_ends:
+            stages[stage] = stage_ends[stage] - previous
+            previous = stage_ends[stage]
+    run = Stage("cometrecon run", seconds, peak / 1024, returncode)
+    print(
+        f"  {run.name:<14} {seconds:8.1f} s  peak {run.peak_rss_mb:8.0f} MB  rc={returncode}  "
+        + "  ".join(f"{name} {value:.1f} s" for name, value in stages.items()),
+        flush=True,
+    )
+    return run, stages
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    floor: Stage
+    notebook: Stage | None
+    run: Stage
+    stages: dict[str, float]
+    rerun: Stage | None  # after one new file, on the same warehouse
+
+
+LATE_FILE = "gateway_logs/cometapi_logs_*T12.jsonl"  # the last page of the gateway's log
+
+
+def warehouse_path(work: Path) -> Path:
+    """Every case's fresh warehouse at one path, as a user's `cometrecon run` on its
+    default warehouse: dbt keeps its partial parsing between runs (the path is part of
+    the profile, and a new path means a full parse)."""
+    return work / "warehouse" / "cometrecon.duckdb"
+
+
+def remove_warehouse(db: Path) -> None:
+    for path in (db, db.with_name(db.name + ".wal")):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(db.with_name(db.name + ".tmp"), ignore_errors=True)
+    db.parent.mkdir(parents=True, exist_ok=True)
+
+
+def parse_once(work: Path, env: dict[str, str]) -> None:
+    """`dbt parse` against the benchmark's warehouse path (not timed): the first case is
+    then timed as every later run is, with dbt's partial parsing state in place."""
+    db = warehouse_path(work)
+    remove_warehouse(db)
+    subprocess.run(
+        [str(BIN / "dbt"), "parse"],
+        env={**env, "COMETRECON_DB": str(db)},
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def bench_case(case: Case, work: Path, env: dict[str, str]) -> CaseResult:
+    folder = work / case.name
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     log = folder / "bench.log"
-    print(f"{size:,} attempts: writing the demo landing folder (not timed)", flush=True)
-    subprocess.run(
-        [
-            str(BIN / "cometrecon"),
-            "demo",
-            str(folder / "demo"),
-            "--seed",
-            "42",
-            "--attempts",
-            str(size),
-        ],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    print(f"{case.label}: writing the demo landing folder (not timed)", flush=True)
+    demo = [str(BIN / "cometrecon"), "demo", str(folder / "demo"), "--seed", "42"]
+    demo += ["--attempts", str(case.attempts)] + (["--skewed-keys"] if case.skewed else [])
+    subprocess.run(demo, check=True, env=env, stdout=subprocess.DEVNULL)
     landing = folder / "demo" / "landing"
-    db = folder / "wh.duckdb"
+    db = warehouse_path(work)
+    remove_warehouse(db)
     stage_env = {**env, "COMETRECON_DB": str(db), "COMETRECON_REPORTS": str(folder / "reports")}
-    cometrecon = str(BIN / "cometrecon")
-    stages = {
-        "floor": timed(
-            "floor",
-            [sys.executable, "-c", FLOOR_SQL, str(landing), str(folder / "floor.duckdb")],
+    floor = timed(
+        "floor",
+        [sys.executable, "-c", FLOOR_SQL, str(landing), str(folder / "floor.duckdb")],
+        stage_env,
+        log,
+    )
+    notebook = None
+    if case.attempts <= NOTEBOOK_UP_TO:
+        notebook = timed(
+            "pandas notebook",
+            [sys.executable, str(ROOT / "bench" / "pandas_notebook.py"), str(landing)],
             stage_env,
             log,
-        ),
-        "ingest": timed("ingest", [cometrecon, "ingest", str(landing)], stage_env, log),
-        "dbt build": timed("dbt build", [str(BIN / "dbt"), "build"], stage_env, log),
-        "validation": timed("validation", [cometrecon, "validate"], stage_env, log),
-        "reports": timed("reports", [cometrecon, "report", "INC-2026-05-11-001"], stage_env, log),
-    }
-    # a 10M-attempt folder and its warehouse take about 30 GB: free them for the next size
+        )
+    # the small case: the last gateway page arrives after the first run, which the
+    # rerun then lands (everything else unchanged)
+    late = sorted(landing.glob(LATE_FILE)) if case.late_file else []
+    held = folder / "held"
+    if late:
+        held.mkdir()
+        for path in late:
+            path.rename(held / path.name)
+    cometrecon = str(BIN / "cometrecon")
+    run, stages = timed_run([cometrecon, "run", str(landing)], stage_env, log)
+    rerun = None
+    if late:
+        for path in late:
+            (held / path.name).rename(path)
+        rerun, _ = timed_run([cometrecon, "run", str(landing)], stage_env, log)
+    # a 10M-attempt folder and its warehouse take about 30 GB: free them for the next case
     (folder / "floor.duckdb").unlink(missing_ok=True)
     shutil.rmtree(folder / "demo", ignore_errors=True)
-    db.unlink(missing_ok=True)
-    shutil.rmtree(folder / "wh.duckdb.tmp", ignore_errors=True)
-    return stages
+    remove_warehouse(db)
+    return CaseResult(case, floor, notebook, run, stages, rerun)
 
 
 def copy_captures_taken_before(landing: Path, night_folder: Path, before: date) -> None:
@@ -292,46 +429,59 @@ def machine() -> str:
     return f"{cores} cores, {total_kb / 1024 / 1024:.1f} GiB RAM"
 
 
+def _seconds(stage: Stage | None) -> str:
+    if stage is None:
+        return "–"
+    failed = "" if stage.returncode == 0 else f" (exit {stage.returncode})"
+    return f"{stage.seconds:.1f} s{failed}"
+
+
+def _ratio(numerator: Stage, denominator: Stage | None) -> str:
+    if denominator is None or denominator.seconds <= 0:
+        return "–"
+    return f"{numerator.seconds / denominator.seconds:.2f}×"
+
+
 def write_table(
-    results: dict[int, dict[str, Stage]],
+    results: list[CaseResult],
     incremental: tuple[Stage, Stage] | None,
     out: Path,
     history: str = "the history",
 ) -> str:
     lines = [
-        "Written by `make bench` (`bench/run_bench.py`): the demo landing folder scaled to N",
-        "attempts, each stage of `cometrecon run` in its own process (peak RSS of its whole",
-        "process tree), and the floor: DuckDB alone creating one table from every file of the",
-        "same folder, one pass (JSON lines as JSON values, CSV as text columns). Targets of the nightly issue on 2 cores: 10M attempts within",
-        "2.5× the floor and under 4 GB; one new day on 30 days of history within 1.5× the same",
-        "day on an empty warehouse.",
+        f"Machine: {machine()}; measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench`.",
         "",
-        f"Machine: {machine()}; measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
-        "",
-        "| attempts | floor (DuckDB reads every file once) | ingest | dbt build | validation | reports | whole run | run ÷ floor | peak RSS (largest stage) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| case | floor | pandas notebook | `cometrecon run` | run ÷ floor | run ÷ notebook | peak RSS | ingest · dbt build · validation · reports |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for size, stages in results.items():
-        run = [stages[n] for n in ("ingest", "dbt build", "validation", "reports")]
-        total = sum(s.seconds for s in run)
-        floor = stages["floor"].seconds
-        peak = max(s.peak_rss_mb for s in run)
-        cells = " | ".join(f"{s.seconds:.1f} s ({s.peak_rss_mb / 1024:.2f} GB)" for s in run)
+    for result in results:
+        parts = " · ".join(f"{result.stages.get(name, 0):.1f}" for name, _ in STAGE_MARKS)
         lines.append(
-            f"| {size:,} | {floor:.1f} s | {cells} | {total:.1f} s | {total / floor:.1f}× | {peak / 1024:.2f} GB |"
+            f"| {result.case.label} | {_seconds(result.floor)} | {_seconds(result.notebook)} "
+            f"| {_seconds(result.run)} | {_ratio(result.run, result.floor)} "
+            f"| {_ratio(result.run, result.notebook)} | {result.run.peak_rss_mb / 1024:.2f} GB "
+            f"| {parts} s |"
         )
-    for size, stages in results.items():
-        by_name = {n: stages[n] for n in ("ingest", "dbt build", "validation", "reports")}
-        name, stage = max(by_name.items(), key=lambda item: item[1].seconds)
-        share = stage.seconds / sum(s.seconds for s in by_name.values())
+    for result in results:
+        if result.rerun is not None:
+            lines.append(
+                f"\nRerun of the {result.case.name} case after one new file (the gateway's last "
+                f"log page, held back from the first run), on the same warehouse: "
+                f"{_seconds(result.rerun)}, {_ratio(result.rerun, result.notebook)} the "
+                "pandas notebook on the whole folder."
+            )
+    by_name = {result.case.name: result for result in results}
+    if "skewed" in by_name and "distinct" in by_name:
+        skewed, distinct = by_name["skewed"].run, by_name["distinct"].run
         lines.append(
-            f"\nAt {size:,} attempts the dominant stage is {name} ({share:.0%} of the run)."
+            f"\nSkewed keys against distinct keys at the same size: "
+            f"{_ratio(skewed, distinct)} ({_seconds(skewed)} against {_seconds(distinct)})."
         )
     if incremental:
         on_history, empty = incremental
         lines += [
             "",
-            "| incremental: one new day | seconds | peak RSS | ratio to the empty warehouse |",
+            "| incremental: one new day (`cometrecon nightly`) | seconds | peak RSS | ratio to the empty warehouse |",
             "|---|---|---|---|",
             f"| on a warehouse holding {history} | {on_history.seconds:.1f} | {on_history.peak_rss_mb / 1024:.2f} GB | {on_history.seconds / empty.seconds:.2f}× |",
             f"| on an empty warehouse | {empty.seconds:.1f} | {empty.peak_rss_mb / 1024:.2f} GB | 1.00× |",
@@ -364,14 +514,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", default="1000000,10000000")
+    parser.add_argument(
+        "--cases",
+        default=DEFAULT_CASES,
+        help="name=attempts[:skewed],... (the first case is also rerun after one late file)",
+    )
     parser.add_argument("--history-days", type=int, default=30)
     parser.add_argument(
         "--history-attempts",
         type=int,
         default=1_000_000,
-        help="attempts in each history day (the new day has the smallest --sizes)",
+        help="attempts in each history day (0 days: no incremental case)",
     )
+    parser.add_argument("--new-day-attempts", type=int, default=1_000_000)
     parser.add_argument("--work", default=str(ROOT / "bench" / "out"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "out" / "results.md"))
     args = parser.parse_args()
@@ -383,17 +538,21 @@ def main() -> None:
     }
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    sizes = [int(s) for s in args.sizes.split(",") if s]
-    results = {size: bench_size(size, work, env) for size in sizes}
-    new_day = min(sizes, default=1_000_000)
+    cases = parse_cases(args.cases)
+    if cases:
+        cases[0].late_file = True
+    parse_once(work, env)
+    results = [bench_case(case, work, env) for case in cases]
     incremental = (
-        bench_incremental(new_day, args.history_days, args.history_attempts, work, env)
+        bench_incremental(
+            args.new_day_attempts, args.history_days, args.history_attempts, work, env
+        )
         if args.history_days
         else None
     )
     history = (
         f"{args.history_days} days × {args.history_attempts:,} attempts; the new day "
-        f"has {new_day:,}"
+        f"has {args.new_day_attempts:,}"
     )
     print(write_table(results, incremental, Path(args.out), history))
 

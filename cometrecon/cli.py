@@ -36,15 +36,16 @@ def command_ingest(args: argparse.Namespace) -> int:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from cometrecon.dbt_runner import build_warehouse
+    from cometrecon.dbt_runner import WarmDbt, build_warehouse
     from cometrecon.validation.gate import import_great_expectations_in_background
 
     db_path = Path(args.db) if args.db else warehouse_path()
-    with warehouse_lock(db_path, args.wait):
+    # dbt starts and parses the project while the files land; the gate's library loads
+    # while dbt builds in its own process
+    with warehouse_lock(db_path, args.wait), WarmDbt(db_path) as warm_dbt:
         ingest_status = _ingest(Path(args.landing_dir), db_path)
-        # the gate's library loads while dbt builds in its own process
         import_great_expectations_in_background()
-        if build_warehouse(db_path) != 0:
+        if build_warehouse(db_path, warm=warm_dbt) != 0:
             print("cometrecon run: dbt build failed (see above)", file=sys.stderr)
             return EXIT_FAILED
         print(f"warehouse: {db_path}")

@@ -6,6 +6,7 @@ released when dbt ends (see ../shared/reference/stack-notes.md).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def last_recorded_project(db_path: Path) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
-def build_warehouse(db_path: Path, full_refresh: bool = False) -> int:
+def build_arguments(db_path: Path, full_refresh: bool = False) -> list[str]:
     """`dbt build`: incremental where the models are, full refresh when asked or when the
     project (models, macros, seeds) changed since the last recorded build, so rows an old
     version of the SQL computed never stay beside rows of the new one."""
@@ -72,15 +73,23 @@ def build_warehouse(db_path: Path, full_refresh: bool = False) -> int:
     # runs them (tests/test_incremental_build.py calls dbt build), the pipeline does not
     build = ["build", "--exclude-resource-type", "unit_test"]
     if full_refresh:
-        return run_dbt([*build, "--full-refresh"], db_path)
+        return [*build, "--full-refresh"]
     recorded = last_recorded_project(db_path)
     if recorded is not None and recorded != project_hash():
         print(
             "project changed since the last build: rebuilding every model (--full-refresh)",
             flush=True,
         )
-        return run_dbt([*build, "--full-refresh"], db_path)
-    return run_dbt(build, db_path)
+        return [*build, "--full-refresh"]
+    return build
+
+
+def build_warehouse(db_path: Path, full_refresh: bool = False, warm: WarmDbt | None = None) -> int:
+    """`dbt build` (see `build_arguments`), in `warm` when the caller started one."""
+    arguments = build_arguments(db_path, full_refresh)
+    if warm is not None:
+        return warm.run(arguments)
+    return run_dbt(arguments, db_path)
 
 
 def run_dbt(arguments: list[str], db_path: Path) -> int:
@@ -90,3 +99,39 @@ def run_dbt(arguments: list[str], db_path: Path) -> int:
         command, cwd=project_dir(), env=dbt_environment(db_path), check=False
     )
     return completed.returncode
+
+
+class WarmDbt:
+    """A dbt child started early (`cometrecon.dbt_child`): it imports dbt and parses the
+    project while the caller lands files, so the build starts without dbt's start-up.
+    Use as a context manager: leaving it unused ends the child."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cometrecon.dbt_child"],
+            cwd=project_dir(),
+            env=dbt_environment(db_path),
+            stdin=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, arguments: list[str]) -> int:
+        print("$ dbt " + " ".join(arguments), flush=True)
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(arguments) + "\n")
+        self.process.stdin.close()
+        return self.process.wait()
+
+    def __enter__(self) -> WarmDbt:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process.poll() is None:
+            if self.process.stdin is not None and not self.process.stdin.closed:
+                self.process.stdin.write("\n")
+                self.process.stdin.close()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
