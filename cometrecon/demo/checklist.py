@@ -183,20 +183,26 @@ class ChecklistAccumulator:
 
     def duplicate_requests(self) -> pl.DataFrame:
         """(request_seq, earlier_seq) of window requests whose first-attempt body repeats
-        that of an earlier, different request of the same tenant at most 15 minutes before."""
+        that of an earlier, different request of the same tenant at most 15 minutes before:
+        each request against the latest one strictly before it with the same tenant and
+        body (an as-of join, so a body every request shares costs no more than a unique one)."""
         if not self.bodies:
             return pl.DataFrame(schema={"request_seq": pl.Int64, "earlier_seq": pl.Int64})
-        bodies = pl.concat(self.bodies)
+        bodies = pl.concat(self.bodies).sort("first_sent")
         start, end = self.world.incident.start_ms, self.world.incident.end_ms
         later = bodies.filter(pl.col("first_sent").is_between(start, end, closed="left"))
-        gap = pl.col("first_sent") - pl.col("first_sent_e")
+        earlier = bodies.select(
+            "tenant", "body", req_seq_e="req_seq", first_sent_e="first_sent"
+        ).with_columns(first_sent=pl.col("first_sent_e"))
         return (
-            later.join(bodies, on=["tenant", "body"], suffix="_e")
-            .filter(
-                (pl.col("req_seq") != pl.col("req_seq_e"))
-                & (gap > 0)
-                & (gap <= DUPLICATE_LOOKBACK_MS)
+            later.join_asof(
+                earlier,
+                on="first_sent",
+                by=["tenant", "body"],
+                strategy="backward",
+                allow_exact_matches=False,
             )
+            .filter(pl.col("first_sent") - pl.col("first_sent_e") <= DUPLICATE_LOOKBACK_MS)
             .select(request_seq="req_seq", earlier_seq="req_seq_e")
             .sort("request_seq", "earlier_seq")
         )
