@@ -263,17 +263,36 @@
 
 {#- the interval of `intervals` (valid_from, valid_to: [from, to), to null = open) in force at
     `at` for each row, as `left join intervals as alias`: `equalities` are the other join
-    conditions. On DuckDB an ASOF join (each row meets one interval, however long the
-    capture history); elsewhere a range join. Empty intervals ([t, t): two captures at one
-    instant) never match, so the latest start at or before `at` is the one in force. -#}
+    conditions. On DuckDB each interval is listed once per UTC day it covers and joined on
+    that day too, so a row meets only the intervals of its own day however long the
+    capture history (a plain range join meets every interval of its label; an ASOF join
+    sorts every row, 3× slower at 10M attempts); an open interval is listed up to a year
+    past its start or today, whichever is later. Elsewhere a range join. Empty intervals
+    ([t, t): two captures at one instant) never match. -#}
 {% macro interval_in_force_join(intervals, alias, equalities, at) -%}
     {{ return(adapter.dispatch('interval_in_force_join', 'cometrecon')(intervals, alias, equalities, at)) }}
 {%- endmacro %}
 {% macro default__interval_in_force_join(intervals, alias, equalities, at) -%}
-    asof left join (
-        select * from {{ intervals }} where valid_to is null or valid_to > valid_from
+    left join (
+        select
+            by_day.*,
+            covered.covered_day
+        from {{ intervals }} as by_day,
+            unnest(generate_series(
+                date_trunc('day', by_day.valid_from),
+                date_trunc('day', coalesce(
+                    by_day.valid_to,
+                    greatest(by_day.valid_from, current_timestamp) + interval 366 day
+                )),
+                interval 1 day
+            )) as covered (covered_day)
+        where by_day.valid_to is null or by_day.valid_to > by_day.valid_from
     ) as {{ alias }}
-        on {{ equalities }} and {{ at }} >= {{ alias }}.valid_from
+        on
+            {{ equalities }}
+            and date_trunc('day', {{ at }}) = {{ alias }}.covered_day
+            and {{ at }} >= {{ alias }}.valid_from
+            and ({{ alias }}.valid_to is null or {{ at }} < {{ alias }}.valid_to)
 {%- endmacro %}
 {% macro spark__interval_in_force_join(intervals, alias, equalities, at) -%}
     left join {{ intervals }} as {{ alias }}
