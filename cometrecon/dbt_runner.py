@@ -126,6 +126,10 @@ class WarmDbt:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the child if it was never sent a command (waits for its parse)."""
         if self.process.poll() is None:
             if self.process.stdin is not None and not self.process.stdin.closed:
                 self.process.stdin.write("\n")

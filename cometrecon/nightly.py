@@ -293,7 +293,7 @@ def run_nightly(
     config: NightlyConfig,
 ) -> int:
     """The nightly job; the caller holds the warehouse lock. Returns 0, 1 or 2."""
-    from cometrecon.dbt_runner import build_warehouse
+    from cometrecon.dbt_runner import WarmDbt, build_warehouse
     from cometrecon.reports import write_incident_outputs
     from cometrecon.validation import run_gate
     from cometrecon.validation.gate import import_great_expectations_in_background
@@ -311,6 +311,9 @@ def run_nightly(
     )
     _log_start(db_path, run)
     run.outcome, run.exit_code = "failed", EXIT_FAILED
+    # dbt starts and parses the project while the files land (ended unused when nothing
+    # landed and the build is skipped)
+    warm_dbt = WarmDbt(db_path)
     try:
         window_landing = write_day_window(db_path, day, config)
         reports = [
@@ -334,7 +337,7 @@ def run_nightly(
         else:
             run.build, run.build_started_at = "failed", datetime.now(UTC)
             import_great_expectations_in_background()  # loads while dbt builds
-            if build_warehouse(db_path) != 0:
+            if build_warehouse(db_path, warm=warm_dbt) != 0:
                 run.message = "dbt build failed (see above)"
                 return EXIT_FAILED
             run.build = "built"
@@ -373,4 +376,5 @@ def run_nightly(
         traceback.print_exc(file=sys.stderr)
         return EXIT_FAILED
     finally:
+        warm_dbt.close()
         _log_end(db_path, run)

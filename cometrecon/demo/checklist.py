@@ -201,6 +201,7 @@ class ChecklistAccumulator:
                 by=["tenant", "body"],
                 strategy="backward",
                 allow_exact_matches=False,
+                check_sortedness=False,  # sorted by first_sent above
             )
             .filter(pl.col("first_sent") - pl.col("first_sent_e") <= DUPLICATE_LOOKBACK_MS)
             .select(request_seq="req_seq", earlier_seq="req_seq_e")
