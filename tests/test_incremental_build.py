@@ -30,7 +30,7 @@ INCREMENTAL_MODELS = (
     "intermediate.int_app_attempts_deduplicated",
     "intermediate.int_gateway_requests_deduplicated",
     "intermediate.int_attempts_joined",
-    "marts.fct_attempt_charges",
+    "intermediate.int_attempt_charges_priced",
     "intermediate.int_gateway_requests_summed_daily",
 )
 

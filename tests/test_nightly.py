@@ -154,7 +154,8 @@ REBUILT_REQUESTS = (
 
 
 def plant_negative_quantity(db: Path, inside_rebuilt: bool) -> str:
-    """A negative quantity written straight into one row of fct_attempt_charges, of a
+    """A negative quantity written straight into one row of the priced attempts (which
+    fct_attempt_charges shows), of a
     request the last build rebuilt or of one it left alone."""
     side = "in" if inside_rebuilt else "not in"
     with duckdb.connect(str(db)) as con:
@@ -163,7 +164,8 @@ def plant_negative_quantity(db: Path, inside_rebuilt: bool) -> str:
             f"where logical_request_id {side} ({REBUILT_REQUESTS})"
         ).fetchall()[0]
         con.execute(
-            "update marts.fct_attempt_charges set quantity = -1 where attempt_dimension_key = ?",
+            "update intermediate.int_attempt_charges_priced set quantity = -1 "
+            "where attempt_dimension_key = ?",
             [key],
         )
     return str(key)
@@ -213,7 +215,9 @@ def test_the_next_night_gates_the_history_only_where_its_build_rebuilt_it(
     # a defect elsewhere (written behind the builds' back) is left to the whole gate,
     # which `cometrecon validate` and `run` always are
     with duckdb.connect(str(db)) as con:
-        con.execute("update marts.fct_attempt_charges set quantity = 0 where quantity < 0")
+        con.execute(
+            "update intermediate.int_attempt_charges_priced set quantity = 0 where quantity < 0"
+        )
     outside = plant_negative_quantity(db, inside_rebuilt=False)
     assert negative_quantity_failures(db, tmp_path / "v2", rebuilt_only=True) == []
     with duckdb.connect(str(db), read_only=True) as con:  # the rows' copy is dropped

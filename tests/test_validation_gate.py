@@ -118,11 +118,11 @@ CORRUPTIONS = [
         id="final-claim-on-estimated-figures",
     ),
     pytest.param(
-        "alter table marts.fct_attempt_charges alter billed_at type timestamp",
+        "alter table marts.dim_incident_windows alter buffered_end type timestamp",
         "window_alignment.timestamp_columns",
         "Every timestamp is an instant in UTC",
         1,
-        {"column_path": "marts.fct_attempt_charges.billed_at", "data_type": "TIMESTAMP"},
+        {"column_path": "marts.dim_incident_windows.buffered_end", "data_type": "TIMESTAMP"},
         id="naive-timestamp",
     ),
     pytest.param(
@@ -170,7 +170,7 @@ CORRUPTIONS = [
         id="broken-identity",
     ),
     pytest.param(
-        "update marts.fct_attempt_charges set quantity = -quantity "
+        "update intermediate.int_attempt_charges_priced set quantity = -quantity "
         "where attempt_dimension_key = (select min(attempt_dimension_key) "
         "from marts.fct_attempt_charges where quantity > 0)",
         "money_invariants.fct_attempt_charges",
@@ -220,8 +220,9 @@ CORRUPTIONS = [
     ),
     pytest.param(
         # the largest mart holds its key by tests, not an index: the gate checks it in one pass
-        "insert into marts.fct_attempt_charges "
-        "(select * from marts.fct_attempt_charges order by attempt_dimension_key limit 1)",
+        "insert into intermediate.int_attempt_charges_priced "
+        "(select * from intermediate.int_attempt_charges_priced "
+        "order by attempt_dimension_key limit 1)",
         "row_conservation.fct_attempt_charges",
         "attempt_dimension_key is present and unique",
         1,

@@ -7,13 +7,13 @@ with
 
 incidents as (
 
-    select * from {{ ref('dim_incident_windows') }}
+    select * from {{ ref('int_incident_windows') }}
 
 ),
 
 charges as (
 
-    select * from {{ ref('fct_attempt_charges') }}
+    select * from {{ ref('int_attempt_charges_priced') }}
 
 ),
 

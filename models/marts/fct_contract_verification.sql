@@ -7,7 +7,7 @@ with
 
 incidents as (
 
-    select * from {{ ref('dim_incident_windows') }}
+    select * from {{ ref('int_incident_windows') }}
 
 ),
 

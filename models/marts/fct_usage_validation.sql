@@ -5,7 +5,7 @@ with
 
 incidents as (
 
-    select * from {{ ref('dim_incident_windows') }}
+    select * from {{ ref('int_incident_windows') }}
 
 ),
 
@@ -49,7 +49,7 @@ ledger as (
 
 usage as (
 
-    select * from {{ ref('fct_attempt_charges') }}
+    select * from {{ ref('int_attempt_charges_priced') }}
 
 ),
 

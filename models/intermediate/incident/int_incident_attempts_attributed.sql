@@ -6,7 +6,7 @@ with
 
 incidents as (
 
-    select * from {{ ref('dim_incident_windows') }}
+    select * from {{ ref('int_incident_windows') }}
 
 ),
 
@@ -18,7 +18,7 @@ all_attempts as {{ inlined_cte() }} (
 
 all_charges as {{ inlined_cte() }} (
 
-    select * from {{ ref('fct_attempt_charges') }}
+    select * from {{ ref('int_attempt_charges_priced') }}
 
 ),
 

@@ -7,7 +7,7 @@ with
 
 incidents as (
 
-    select * from {{ ref('dim_incident_windows') }}
+    select * from {{ ref('int_incident_windows') }}
 
 ),
 
@@ -25,7 +25,7 @@ catalog_rates as (
 
 all_charges as {{ inlined_cte() }} (
 
-    select * from {{ ref('fct_attempt_charges') }}
+    select * from {{ ref('int_attempt_charges_priced') }}
 
 ),
 
