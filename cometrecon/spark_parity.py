@@ -170,7 +170,7 @@ def _compare_mart(
 
 
 def compare_marts(db_path: Path, spark_warehouse: Path) -> list[MartComparison]:
-    """Every table of the DuckDB warehouse's public schema against Spark's table."""
+    """Every table and view of the DuckDB warehouse's public schema against Spark's table."""
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
         con.execute("attach '" + str(db_path).replace("'", "''") + "' as duck (read_only)")
@@ -178,8 +178,10 @@ def compare_marts(db_path: Path, spark_warehouse: Path) -> list[MartComparison]:
             str(row[0])
             for row in con.execute(
                 "select table_name from duckdb_tables() "
-                "where database_name = 'duck' and schema_name = ? order by 1",
-                [PUBLIC_SCHEMA],
+                "where database_name = 'duck' and schema_name = ? "
+                "union select view_name from duckdb_views() "
+                "where database_name = 'duck' and schema_name = ? and not internal order by 1",
+                [PUBLIC_SCHEMA, PUBLIC_SCHEMA],
             ).fetchall()
         ]
         return [_compare_mart(con, mart, spark_warehouse) for mart in marts]

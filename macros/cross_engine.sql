@@ -301,3 +301,12 @@
             and {{ at }} >= {{ alias }}.valid_from
             and ({{ alias }}.valid_to is null or {{ at }} < {{ alias }}.valid_to)
 {%- endmacro %}
+
+
+{#- a mart that publishes an intermediate as it is: a view on DuckDB (stored once); a table
+    on Spark, whose parity check reads each mart's files -#}
+{% macro published_materialization() -%}
+    {{ return(adapter.dispatch('published_materialization', 'cometrecon')()) }}
+{%- endmacro %}
+{% macro default__published_materialization() %}{{ return('view') }}{% endmacro %}
+{% macro spark__published_materialization() %}{{ return('table') }}{% endmacro %}

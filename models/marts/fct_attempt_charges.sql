@@ -1,8 +1,8 @@
 -- The priced attempts as the public fact (int_attempt_charges_priced, built
--- incrementally): a view, so the largest table is stored once.
+-- incrementally): a view on DuckDB, so the largest relation is stored once.
 {{
     config(
-        materialized='view',
+        materialized=published_materialization(),
         meta={'test_scope': {'key': 'logical_request_id', 'time': 'change_anchor_at', 'kind': 'joined_request'}},
     )
 }}
