@@ -266,7 +266,7 @@
     conditions. On DuckDB each interval is listed once per UTC day it covers and joined on
     that day too, so a row meets only the intervals of its own day however long the
     capture history (a plain range join meets every interval of its label; an ASOF join
-    sorts every row, 3× slower at 10M attempts); an open interval is listed up to a year
+    sorts every row, slower at scale: docs/benchmarks.md); an open interval is listed up to a year
     past its start or today, whichever is later. Elsewhere a range join. Empty intervals
     ([t, t): two captures at one instant) never match. -#}
 {% macro interval_in_force_join(intervals, alias, equalities, at) -%}

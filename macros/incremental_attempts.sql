@@ -69,7 +69,7 @@
 
 {#- The time half alone, for wide rows a model joins to a narrow copy of its changed
     requests anyway: the join keeps the changed ones, and the engine builds its hash table
-    on the narrow side (a key lookup on the wide rows makes it hash those, ~2 s a 1M day). -#}
+    on the narrow side (a key lookup on the wide rows makes it hash those). -#}
 {% macro changed_attempts_span_filter(time_column, kind) -%}
     {%- set span = change_span_or_constant(kind) -%}
     {{ span if span is string else within_change_span(time_column, span) }}

@@ -1,6 +1,6 @@
 {#- Generic test: `column_name` is a primary key, present in every row and in no two. One
     pass over the model instead of two (`unique` and `not_null`): on a staging view the key
-    is an md5 computed per row, and at 10M rows each pass costs seconds. -#}
+    is an md5 computed per row, so each pass over a large model costs. -#}
 {% test primary_key(model, column_name) %}
     select
         {{ column_name }} as key_value,

@@ -6,7 +6,7 @@ the concern, the table, the counts, a few sample keys and the incidents it touch
 incident touched by any failure is blocked: its reports are not written.
 
 `summary.json` records the warehouse state the gate ran on; `cometrecon report` reuses
-that result while the warehouse is unchanged (a 10M-attempt gate takes ~45 s).
+that result while the warehouse is unchanged (the gate's time grows with the warehouse).
 
 A checkpoint named `<name>.rebuilt` checks the same suite as `<name>` on the rows the
 last incremental build rebuilt, copied once into a scratch table (`REBUILT_ROWS`) before

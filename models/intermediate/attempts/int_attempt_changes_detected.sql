@@ -6,9 +6,9 @@
 -- adds every request sent from where the change begins; `watermark` is the newest landed file this
 -- build takes in, recorded by on-run-end once every incremental model has succeeded.
 -- The landings are read by keys that lie anywhere in the history. Each reader scans the
--- table for its own columns and keys rather than a copy of every landed row (30 days x 1M
--- of history: this model 61-67 s materialized, 17-18 s inlined); the lookups that can are
--- bounded (a file's rows by path, request ids and rate changes by range).
+-- table for its own columns and keys rather than a copy of every landed row (a copy took
+-- several times longer on a month of history: docs/benchmarks-history.md); the lookups
+-- that can are bounded (a file's rows by path, request ids and rate changes by range).
 with
 
 files as (
